@@ -1,0 +1,96 @@
+// The applier actor: sole owner of the target connection. Pops committed
+// source transactions from the ChangeQueue and applies them to the target
+// (the shadow before cutover) exactly once.
+//
+// Exactly once (docs "Replication Progress Tracking"; worker.c): the session
+// is bound to the job's replication origin, and every target transaction
+// calls pg_replication_origin_xact_setup(end_lsn, commit_time) before COMMIT,
+// so the origin's progress moves atomically with the applied rows. After a
+// crash the stream restarts from that progress and transactions whose end
+// LSN is at or below it are skipped.
+//
+// Grouping: consecutive small source transactions are applied in one target
+// transaction (the origin records the group's last end LSN); a group is
+// committed when the queue runs dry, at max_group transactions, or after a
+// cutover barrier, whose nonce is published only once it is committed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "applier/statement_builder.h"
+#include "change_queue.h"
+#include "config.h"
+#include "pg/connection.h"
+#include "progress.h"
+
+namespace pgshift {
+
+struct ApplierOptions {
+    std::string conninfo;
+    std::string application_name = "pgshift";
+    std::string origin;  ///< replication origin of this stream
+    /// Source table -> target table the applier writes.
+    std::map<std::pair<std::string, std::string>, QualifiedName> targets;
+    /// Columns that identify a row of each source table (its PK), for lookups
+    /// under REPLICA IDENTITY FULL.
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> unique_keys;
+    std::string partition_column;
+    int max_group = 200;
+};
+
+/// Reads a target table's columns from its catalog and probes which column
+/// types have an equality operator. Throws pg::PgError.
+TargetTable load_target_table(pg::Connection& conn, const QualifiedName& table,
+                              std::vector<std::string> unique_key, std::string partition_column);
+
+/// The origin's durable progress (pg_replication_origin_progress(name, true)),
+/// 0/0 if the origin has not recorded any.
+Lsn origin_progress(pg::Connection& conn, const std::string& origin);
+
+class ApplierThread {
+  public:
+    ApplierThread(ApplierOptions opts, ChangeQueue& queue, Progress& progress);
+    ~ApplierThread();
+    ApplierThread(const ApplierThread&) = delete;
+    ApplierThread& operator=(const ApplierThread&) = delete;
+
+    /// Connects, binds the session to the origin and loads target tables on
+    /// the calling thread, then starts applying. skip_through is the origin's
+    /// progress: transactions ending at or before it are already applied.
+    void start();
+    /// Drains what is queued, commits, and returns once progress.stopping().
+    void join();
+
+  private:
+    void run();
+    void loop();
+    void apply_batch(const TxnBatch& batch);
+    void apply_change(const pgoutput::Message& msg, const TxnBatch& batch);
+    void execute(const ApplyStatement& stmt, const pgoutput::RelationMsg& rel,
+                 const pgoutput::TupleData* old_tuple, const pgoutput::TupleData& new_tuple,
+                 const TxnBatch& batch);
+    void commit_group();
+    const TargetTable& target_for(uint32_t relid);
+
+    ApplierOptions opts_;
+    ChangeQueue& queue_;
+    Progress& progress_;
+    pg::Connection conn_;
+    Lsn skip_through_;
+    std::unordered_map<uint32_t, pgoutput::RelationMsg> relations_;
+    std::unordered_map<uint32_t, TargetTable> targets_;
+    std::unordered_map<std::string, std::string> prepared_;  ///< SQL -> statement name
+    bool in_group_ = false;
+    int group_size_ = 0;
+    int64_t group_changes_ = 0;
+    Lsn group_end_;
+    int64_t group_commit_time_ = 0;
+    std::optional<std::string> group_barrier_;
+    std::thread thread_;
+};
+
+}  // namespace pgshift

@@ -1,0 +1,85 @@
+// Pure SQL generation for applying decoded changes to a target table.
+//
+// Rules (protocol.md A5; PostgreSQL worker.c apply_handle_*):
+// - 'u' (unchanged TOAST) columns are never written: an UPDATE sets only the
+//   columns the source sent, so the target keeps its stored value.
+// - Generated columns are never written; the target computes them.
+// - Rows are found by the replica identity: the old-tuple key ('K'), the whole
+//   old row ('O', REPLICA IDENTITY FULL) or, when no old tuple is sent (the key
+//   did not change), the key columns of the new tuple. Under FULL, a unique key
+//   of the target is used when the old row carries it, otherwise every column
+//   is compared NULL-safely and exactly one matching row is changed.
+// - Values travel as text parameters cast to the target column's type, so the
+//   target's input functions parse them as the source's output functions wrote them.
+// - UPDATE and DELETE must touch exactly one row; zero means the shadow and
+//   the source disagree, and the job stops rather than silently skipping.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "decoder/pgoutput_messages.h"
+
+namespace pgshift {
+
+/// A change that cannot be applied (missing column, no usable identity).
+class ApplyError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+struct TargetColumn {
+    std::string name;
+    std::string type;  ///< format_type() text used in parameter casts
+    bool generated = false;
+    bool identity_always = false;
+    bool has_equality = true;  ///< the type has an "=" operator
+};
+
+struct TargetTable {
+    std::string qualified;  ///< quoted "schema"."table"
+    std::vector<TargetColumn> columns;
+    std::vector<std::string> unique_key;  ///< columns identifying a row on the source (its PK)
+    std::string partition_column;
+
+    const TargetColumn* find(const std::string& name) const;
+    bool has_identity_always() const;
+};
+
+/// Where the value of parameter $n comes from.
+struct ParamRef {
+    bool from_old = false;  ///< old tuple ('K'/'O') rather than the new tuple
+    int column = 0;         ///< index into the Relation's column list / TupleData
+};
+
+struct ApplyStatement {
+    std::string sql;
+    std::vector<ParamRef> params;
+    bool expect_one_row = false;
+    size_t key_params_from = 0;  ///< params before this index are SET values
+    bool empty() const { return sql.empty(); }
+};
+
+ApplyStatement build_insert(const pgoutput::RelationMsg& rel, const TargetTable& target,
+                            const pgoutput::TupleData& tuple);
+/// Returns an empty statement when the source sent nothing to set.
+ApplyStatement build_update(const pgoutput::RelationMsg& rel, const TargetTable& target,
+                            const pgoutput::UpdateMsg& msg);
+ApplyStatement build_delete(const pgoutput::RelationMsg& rel, const TargetTable& target,
+                            const pgoutput::DeleteMsg& msg);
+std::string build_truncate(const std::vector<const TargetTable*>& targets, uint8_t flags);
+
+/// Text values for the statement's parameters; nullopt is SQL NULL. Throws
+/// ApplyError for binary or unchanged-TOAST values (never valid parameters).
+std::vector<std::optional<std::string>> bind_params(const ApplyStatement& stmt,
+                                                    const pgoutput::TupleData* old_tuple,
+                                                    const pgoutput::TupleData& new_tuple);
+
+/// "col=value, ..." of the columns that identify the row, for error messages.
+std::string describe_key(const pgoutput::RelationMsg& rel, const ApplyStatement& stmt,
+                         const pgoutput::TupleData* old_tuple,
+                         const pgoutput::TupleData& new_tuple);
+
+}  // namespace pgshift

@@ -1,0 +1,150 @@
+#include "cutover_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "errors.h"
+#include "pg/connection.h"
+
+namespace pgshift {
+
+using Clock = std::chrono::steady_clock;
+using pg::quote_ident_offline;
+using pg::quote_literal_offline;
+
+namespace {
+
+std::string qualified(const QualifiedName& n) {
+    return quote_ident_offline(n.schema) + "." + quote_ident_offline(n.name);
+}
+
+std::string random_nonce() {
+    std::random_device rd;
+    std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                        static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(gen()));
+    return buf;
+}
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+std::vector<std::string> swap_statements(const SwapPlan& plan) {
+    const auto& n = plan.names;
+    std::vector<std::string> sql;
+    sql.push_back("ALTER TABLE " + qualified(n.source) + " RENAME TO " +
+                  quote_ident_offline(n.old.name));
+    sql.push_back("ALTER TABLE " + qualified(n.shadow) + " RENAME TO " +
+                  quote_ident_offline(n.source.name));
+    for (const auto& r : plan.index_renames) {
+        QualifiedName original{n.source.schema, r.original_name};
+        sql.push_back("ALTER INDEX " + qualified(original) + " RENAME TO " +
+                      quote_ident_offline(suffixed_name(r.original_name, "__pgshift_old")));
+        sql.push_back("ALTER INDEX " + qualified({n.source.schema, r.shadow_name}) + " RENAME TO " +
+                      quote_ident_offline(r.original_name));
+    }
+    for (const auto& s : plan.sequences) {
+        if (s.identity) {
+            // The shadow's identity column has its own sequence: continue it
+            // from the source's so new ids never collide with copied ones.
+            sql.push_back("SELECT setval(pg_get_serial_sequence(" +
+                          quote_literal_offline(qualified(n.source)) + ", " +
+                          quote_literal_offline(s.column) + "), s.last_value, s.is_called) FROM " +
+                          s.sequence + " s");
+        } else {
+            // A serial column's sequence is shared through the copied DEFAULT;
+            // ownership moves so that dropping the old table keeps it.
+            sql.push_back("ALTER SEQUENCE " + s.sequence + " OWNED BY " + qualified(n.source) +
+                          "." + quote_ident_offline(s.column));
+        }
+    }
+    sql.push_back(plan.done_sql);
+    return sql;
+}
+
+CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
+    pg::ConnectOptions co;
+    co.application_name = opts_.application_name;
+    auto lock_conn = pg::Connection::open(opts_.conninfo, co);
+    auto barrier_conn = pg::Connection::open(opts_.conninfo, co);
+    lock_conn.exec("BEGIN");
+    lock_conn.exec("SET LOCAL lock_timeout = " + std::to_string(opts_.lock_timeout_ms));
+    auto t0 = Clock::now();
+    try {
+        lock_conn.exec("LOCK TABLE " + qualified(plan_.names.source) + " IN ACCESS EXCLUSIVE MODE");
+    } catch (const pg::PgError& e) {
+        lock_conn.rollback_quietly();
+        if (e.is_lock_timeout())
+            return Outcome::LockTimeout;
+        throw;
+    }
+    try {
+        std::string nonce = opts_.job_name + ":" + random_nonce();
+        barrier_conn.exec_params("SELECT pg_logical_emit_message(true, 'pgshift', $1)", {nonce});
+        auto deadline = t0 + std::chrono::milliseconds(opts_.barrier_timeout_ms);
+        while (!progress_.barrier_applied(nonce)) {
+            if (progress_.stopping()) {
+                throw CutoverFailed("the change stream stopped during cutover: " +
+                                    progress_.error().value_or("stop requested"));
+            }
+            if (Clock::now() > deadline) {
+                lock_conn.rollback_quietly();
+                return Outcome::BarrierTimeout;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        for (const auto& sql : swap_statements(plan_))
+            lock_conn.exec(sql);
+        lock_conn.exec("COMMIT");
+    } catch (...) {
+        lock_conn.rollback_quietly();
+        throw;
+    }
+    lock_ms = ms_since(t0);
+    return Outcome::Done;
+}
+
+CutoverResult CutoverController::run() {
+    std::mt19937 rng(std::random_device{}());
+    int backoff_ms = 100;
+    for (int n = 1; n <= opts_.max_attempts; ++n) {
+        if (progress_.stopping()) {
+            if (auto err = progress_.error())
+                throw CutoverFailed(*err);
+            throw JobStopped("stopped before cutover");
+        }
+        double lock_ms = 0;
+        auto outcome = attempt(lock_ms);
+        if (outcome == Outcome::Done) {
+            spdlog::info(
+                "cutover: {} is now partitioned; source was locked for {:.1f} ms "
+                "(attempt {})",
+                plan_.names.source.display(), lock_ms, n);
+            return {lock_ms, n};
+        }
+        int jitter = std::uniform_int_distribution<int>(0, backoff_ms / 2)(rng);
+        spdlog::warn("cutover attempt {}/{}: {}; retrying in {} ms", n, opts_.max_attempts,
+                     outcome == Outcome::LockTimeout
+                         ? "lock_timeout (" + std::to_string(opts_.lock_timeout_ms) +
+                               " ms) expired waiting for other transactions on " +
+                               plan_.names.source.display()
+                         : std::string("the applier did not confirm the barrier in time"),
+                     backoff_ms + jitter);
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms + jitter));
+        backoff_ms = std::min(backoff_ms * 2, 5000);
+    }
+    throw CutoverFailed("could not cut over " + plan_.names.source.display() + " in " +
+                        std::to_string(opts_.max_attempts) +
+                        " attempts; the source is unchanged. Find long transactions holding "
+                        "locks on it (pg_locks, pg_stat_activity), or raise [cutover] "
+                        "lock_timeout_ms or max_attempts, then run the job again");
+}
+
+}  // namespace pgshift

@@ -1,0 +1,80 @@
+// The cutover controller: swaps the shadow in for the source inside one short
+// transaction, after proving that every write made to the source is applied.
+//
+// Protocol (protocol.md A7; gh-ost's sentinel with a nonce):
+//   1. BEGIN; SET LOCAL lock_timeout; LOCK source IN ACCESS EXCLUSIVE MODE.
+//      On lock timeout: ROLLBACK, back off (exponential, with jitter), retry,
+//      up to max_attempts. The application waits at most lock_timeout per try.
+//   2. From a second connection, commit a transactional
+//      pg_logical_emit_message(true, 'pgshift', '<job>:<nonce>'). It commits
+//      after every transaction that wrote the source before the lock, so it
+//      reaches the decoder after all of them (pgoutput sends in commit order).
+//   3. Wait until the applier has committed the transaction carrying that
+//      nonce (a fresh nonce per attempt: a stale barrier never counts).
+//   4. In the lock transaction: rename source -> <table>__pgshift_old and
+//      shadow -> <table>, give the shadow's indexes the original names, move
+//      sequence ownership, continue identity sequences, mark the job done.
+//      COMMIT. Sessions queued on the lock then resolve the name again and
+//      reach the new partitioned table.
+// Any failure rolls back: the source is exactly as it was.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "inspector.h"
+#include "job_names.h"
+#include "progress.h"
+#include "shadow_ddl.h"
+
+namespace pgshift {
+
+struct CutoverOptions {
+    std::string conninfo;
+    std::string application_name = "pgshift";
+    std::string job_name;
+    int lock_timeout_ms = 500;
+    int max_attempts = 30;
+    int barrier_timeout_ms = 10000;
+};
+
+struct SwapPlan {
+    JobNames names;
+    std::vector<IndexRename> index_renames;
+    std::vector<SequenceLink> sequences;
+    std::string done_sql;  ///< marks the job done in the same transaction
+};
+
+struct CutoverResult {
+    double lock_ms = 0;  ///< lock wait + hold of the successful attempt, milliseconds
+    int attempts = 0;
+};
+
+/// Cutover did not happen; the source is unchanged.
+class CutoverFailed : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The statements run under the lock after the barrier, in order.
+std::vector<std::string> swap_statements(const SwapPlan& plan);
+
+class CutoverController {
+  public:
+    CutoverController(CutoverOptions opts, SwapPlan plan, Progress& progress)
+        : opts_(std::move(opts)), plan_(std::move(plan)), progress_(progress) {}
+
+    /// Runs the lock loop; throws CutoverFailed after max_attempts or when the
+    /// stream fails, JobStopped when asked to stop.
+    CutoverResult run();
+
+  private:
+    enum class Outcome { Done, LockTimeout, BarrierTimeout };
+    Outcome attempt(double& lock_ms);
+
+    CutoverOptions opts_;
+    SwapPlan plan_;
+    Progress& progress_;
+};
+
+}  // namespace pgshift

@@ -1,0 +1,128 @@
+#include "decoder_thread.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "decoder/byte_reader.h"
+#include "decoder/copyboth.h"
+#include "decoder/pgoutput_codec.h"
+#include "decoder/replication_stream.h"
+
+namespace pgshift {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+DecoderThread::DecoderThread(DecoderOptions opts, ChangeQueue& queue, Progress& progress)
+    : opts_(std::move(opts)), queue_(queue), progress_(progress) {}
+
+DecoderThread::~DecoderThread() {
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void DecoderThread::start() {
+    stream_ = std::make_unique<ReplicationStream>(opts_.conninfo, opts_.application_name);
+    std::string pubs =
+        stream_->connection().literal(stream_->connection().ident(opts_.publication));
+    stream_->start(opts_.slot, opts_.start,
+                   opts_.features.start_options(pubs, opts_.skip_origin.has_value()));
+    last_received_ = opts_.start;
+    spdlog::info("decoder: streaming slot {} from {} (pgoutput v{})", opts_.slot, opts_.start.str(),
+                 opts_.features.proto_version);
+    thread_ = std::thread([this] { run(); });
+}
+
+void DecoderThread::join() {
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void DecoderThread::run() {
+    try {
+        loop();
+    } catch (const std::exception& e) {
+        progress_.fail(std::string("decoder: ") + e.what());
+    }
+    stream_.reset();
+}
+
+void DecoderThread::loop() {
+    while (!progress_.stopping()) {
+        if (pending_) {
+            if (!queue_.try_push(pending_)) {
+                std::this_thread::sleep_for(milliseconds(1));
+            }
+        } else if (auto frame = stream_->receive(milliseconds(100))) {
+            handle_frame(*frame);
+        }
+        if (steady_clock::now() >= next_status_)
+            send_status(false);
+    }
+    if (!progress_.error())
+        send_status(false);
+}
+
+void DecoderThread::handle_frame(std::string_view frame) {
+    auto parsed = copyboth::parse_server_frame(frame);
+    if (auto* ka = std::get_if<copyboth::Keepalive>(&parsed)) {
+        progress_.keepalive_wal_end.store(ka->wal_end.value(), std::memory_order_release);
+        if (ka->reply_requested)
+            send_status(false);
+        return;
+    }
+    const auto& data = std::get<copyboth::XLogData>(parsed);
+    last_received_ = std::max(last_received_, data.wal_end);
+    handle_message(data.payload);
+}
+
+void DecoderThread::handle_message(std::string_view payload) {
+    pgoutput::CodecContext ctx;
+    ctx.proto_version = opts_.features.proto_version;
+    ctx.in_stream_block = assembler_.in_stream_block();
+    pgoutput::Message msg = pgoutput::decode(payload, ctx);
+    if (auto* rel = std::get_if<pgoutput::RelationMsg>(&msg)) {
+        auto diff = relations_.update(*rel);
+        if (diff.kind == SchemaChange::Incompatible) {
+            throw std::runtime_error(
+                "the source table changed shape while the job ran: " + diff.description +
+                "; nothing after this change was applied. Abort the job "
+                "(pgshift abort) and start again");
+        }
+        if (diff.kind == SchemaChange::Compatible) {
+            spdlog::warn("decoder: source relation changed compatibly: {}", diff.description);
+        }
+    }
+    if (auto batch = assembler_.feed(std::move(msg)))
+        offer(std::move(batch));
+}
+
+void DecoderThread::offer(std::unique_ptr<TxnBatch> batch) {
+    if (opts_.skip_origin && batch->origin == opts_.skip_origin) {
+        batch->changes.clear();
+        batch->bytes = 0;
+    }
+    progress_.received_end.store(batch->end_lsn.value(), std::memory_order_release);
+    if (!queue_.try_push(batch))
+        pending_ = std::move(batch);
+}
+
+Lsn DecoderThread::flush_position() const {
+    Lsn applied(progress_.applied_end.load(std::memory_order_acquire));
+    Lsn received(progress_.received_end.load(std::memory_order_acquire));
+    bool idle = !pending_ && queue_.empty() && !assembler_.in_transaction() && applied >= received;
+    if (!idle)
+        return applied;
+    return std::max(applied, Lsn(progress_.keepalive_wal_end.load(std::memory_order_acquire)));
+}
+
+void DecoderThread::send_status(bool reply_requested) {
+    Lsn flush = std::max(flush_position(), last_flush_sent_);
+    stream_->send_status(std::max(last_received_, flush), flush, flush, reply_requested);
+    last_flush_sent_ = flush;
+    progress_.confirmed_flush.store(flush.value(), std::memory_order_release);
+    next_status_ = steady_clock::now() + opts_.status_interval;
+}
+
+}  // namespace pgshift

@@ -1,0 +1,80 @@
+// The decoder actor: sole owner of the replication connection. Reads
+// pgoutput over CopyBoth, decodes each message, assembles committed
+// transactions and pushes them to the ChangeQueue in commit order.
+//
+// Feedback rule (docs "Streaming Replication Protocol"; worker.c
+// send_feedback): the flush LSN reported is the end LSN of the last
+// transaction the applier durably committed; only when nothing is in flight
+// (no open transaction, queue drained, everything received applied) is the
+// last keepalive walEnd reported, so an idle table never pins WAL. Status
+// updates go out at least every status_interval, and at once when the server
+// asks, even while the queue is full: then the decoder stops reading (TCP
+// back-pressure) but keeps talking, so wal_sender_timeout never fires.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "change_queue.h"
+#include "decoder/relation_cache.h"
+#include "decoder/txn_assembler.h"
+#include "progress.h"
+#include "server_features.h"
+
+namespace pgshift {
+
+class ReplicationStream;
+
+struct DecoderOptions {
+    std::string conninfo;
+    std::string application_name = "pgshift";
+    std::string slot;
+    std::string publication;
+    Lsn start;  ///< where to resume: origin progress, or the slot's consistent point
+    ServerFeatures features;
+    /// Transactions whose Origin message names this origin are dropped (loop
+    /// prevention on 14/15; 16+ also gets origin 'none' on the server side).
+    std::optional<std::string> skip_origin;
+    std::chrono::milliseconds status_interval{1000};
+};
+
+class DecoderThread {
+  public:
+    DecoderThread(DecoderOptions opts, ChangeQueue& queue, Progress& progress);
+    ~DecoderThread();
+    DecoderThread(const DecoderThread&) = delete;
+    DecoderThread& operator=(const DecoderThread&) = delete;
+
+    /// Connects and issues START_REPLICATION on the calling thread (so that
+    /// connection errors surface to the caller), then starts the thread.
+    void start();
+    /// Waits for the thread; it ends when progress.stopping() or on error
+    /// (recorded with progress.fail()).
+    void join();
+
+  private:
+    void run();
+    void loop();
+    void handle_frame(std::string_view frame);
+    void handle_message(std::string_view payload);
+    void offer(std::unique_ptr<TxnBatch> batch);
+    void send_status(bool reply_requested);
+    Lsn flush_position() const;
+
+    DecoderOptions opts_;
+    ChangeQueue& queue_;
+    Progress& progress_;
+    std::unique_ptr<ReplicationStream> stream_;
+    TxnAssembler assembler_;
+    RelationCache relations_;
+    std::unique_ptr<TxnBatch> pending_;  ///< waiting for queue space
+    Lsn last_received_;
+    Lsn last_flush_sent_;
+    std::chrono::steady_clock::time_point next_status_{};
+    std::thread thread_;
+};
+
+}  // namespace pgshift

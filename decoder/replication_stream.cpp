@@ -1,0 +1,81 @@
+#include "replication_stream.h"
+
+#include <poll.h>
+
+#include "decoder/copyboth.h"
+#include "server_features.h"
+
+namespace pgshift {
+
+ReplicationStream::ReplicationStream(const std::string& conninfo,
+                                     const std::string& application_name) {
+    pg::ConnectOptions opts;
+    opts.application_name = application_name;
+    opts.replication = "database";
+    conn_ = pg::Connection::open(conninfo, opts);
+}
+
+CreatedSlot ReplicationStream::create_slot(const std::string& slot_name) {
+    auto features = ServerFeatures::for_version(conn_.server_version());
+    auto r = conn_.exec(features.create_slot_command(conn_.ident(slot_name)));
+    CreatedSlot slot;
+    slot.name = r.str(0, 0);
+    auto lsn = Lsn::parse(r.view(0, 1));
+    if (!lsn)
+        throw pg::PgError("CREATE_REPLICATION_SLOT returned a malformed LSN", "");
+    slot.consistent_point = *lsn;
+    slot.snapshot_name = r.str(0, 2);
+    return slot;
+}
+
+void ReplicationStream::start(const std::string& slot_name, Lsn start,
+                              const std::vector<std::pair<std::string, std::string>>& options) {
+    std::string cmd =
+        "START_REPLICATION SLOT " + conn_.ident(slot_name) + " LOGICAL " + start.str() + " (";
+    for (size_t i = 0; i < options.size(); ++i) {
+        cmd += (i ? ", " : "") + options[i].first + " " + options[i].second;
+    }
+    conn_.start_copy(cmd + ")", PGRES_COPY_BOTH);
+}
+
+void ReplicationStream::wait_readable(std::chrono::milliseconds timeout) {
+    pollfd pfd{PQsocket(conn_.raw()), POLLIN, 0};
+    int rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
+    if (rc < 0 && errno != EINTR)
+        conn_.throw_error("poll on the replication connection failed");
+    if (rc > 0 && PQconsumeInput(conn_.raw()) == 0) {
+        conn_.throw_error("replication connection lost");
+    }
+}
+
+std::optional<std::string_view> ReplicationStream::receive(std::chrono::milliseconds timeout) {
+    frame_.reset();
+    for (int round = 0; round < 2; ++round) {
+        char* buf = nullptr;
+        int n = PQgetCopyData(conn_.raw(), &buf, /*async=*/1);
+        if (n > 0) {
+            frame_.reset(buf);
+            return std::string_view(buf, static_cast<size_t>(n));
+        }
+        if (n == -1) {
+            conn_.finish_copy_out();
+            throw pg::PgError("the server ended the replication stream", "");
+        }
+        if (n == -2)
+            conn_.throw_error("replication stream failed", PQgetResult(conn_.raw()));
+        if (round == 0)
+            wait_readable(timeout);
+    }
+    return std::nullopt;
+}
+
+void ReplicationStream::send_status(Lsn write, Lsn flush, Lsn apply, bool reply_requested) {
+    auto now = to_pg_timestamp(std::chrono::system_clock::now());
+    std::string msg = copyboth::build_standby_status(write, flush, apply, now, reply_requested);
+    if (PQputCopyData(conn_.raw(), msg.data(), static_cast<int>(msg.size())) != 1 ||
+        PQflush(conn_.raw()) != 0) {
+        conn_.throw_error("could not send a standby status update");
+    }
+}
+
+}  // namespace pgshift

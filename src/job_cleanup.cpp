@@ -1,0 +1,63 @@
+#include "job_cleanup.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+
+namespace pgshift {
+
+void terminate_job_sessions(pg::Connection& conn, const std::string& application_name) {
+    conn.exec_params(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = $1 AND pid <> pg_backend_pid()",
+        {application_name});
+}
+
+namespace {
+
+void drop_slot(pg::Connection& conn, const std::string& slot) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        auto r = conn.exec_params(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", {slot});
+        if (r.rows() == 0)
+            return;
+        if (r.is_null(0, 0)) {
+            conn.exec_params("SELECT pg_drop_replication_slot($1)", {slot});
+            spdlog::info("dropped replication slot {}", slot);
+            return;
+        }
+        conn.exec_params("SELECT pg_terminate_backend($1::int)", {r.str(0, 0)});
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    throw pg::PgError("replication slot " + slot +
+                          " stays in use; drop it with SELECT pg_drop_replication_slot('" + slot +
+                          "') once its walsender has exited",
+                      "55006");
+}
+
+}  // namespace
+
+void drop_job_objects(pg::Connection& conn, const JobNames& names, bool drop_shadow) {
+    drop_slot(conn, names.slot);
+    conn.exec("DROP PUBLICATION IF EXISTS " + conn.ident(names.publication));
+    auto origin = conn.exec_params(
+        "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1",
+        {names.origin});
+    if (origin.rows() > 0)
+        spdlog::info("dropped replication origin {}", names.origin);
+    if (!drop_shadow)
+        return;
+    auto kind = conn.exec_params(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND c.relname = $2",
+        {names.shadow.schema, names.shadow.name});
+    if (kind.rows() > 0 && kind.view(0, 0) == "p") {
+        conn.exec("SET lock_timeout = '5s'");
+        conn.exec("DROP TABLE " + conn.qualified(names.shadow.schema, names.shadow.name));
+        conn.exec("RESET lock_timeout");
+        spdlog::info("dropped shadow table {}", names.shadow.display());
+    }
+}
+
+}  // namespace pgshift

@@ -1,0 +1,76 @@
+// Job state kept in the source database (schema "pgshift"), so that `status`
+// works from any process and `run` resumes after a crash. The cutover writes
+// phase 'done' inside the swap transaction itself, so the recorded phase and
+// the catalog can never disagree about which table is live.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "lsn.h"
+#include "pg/connection.h"
+
+namespace pgshift {
+
+enum class Phase { Prepare, Copy, Index, Sync, Done, Failed, Aborting, Aborted };
+
+const char* to_string(Phase p);
+std::optional<Phase> phase_from_string(const std::string& s);
+
+struct JobRecord {
+    std::string job_name;
+    Phase phase = Phase::Prepare;
+    std::string source_table;  ///< display form
+    std::string shadow_table;
+    std::string slot_name;
+    Lsn consistent_point;
+    int64_t rows_copied = 0;
+    int64_t rows_estimated = 0;
+    int64_t changes_applied = 0;
+    Lsn applied_lsn;
+    int64_t lag_bytes = 0;
+    double lag_seconds = 0;
+    int64_t peak_lag_bytes = 0;
+    std::optional<double> last_lock_ms;
+    int lock_attempts = 0;
+    std::string last_error;
+    bool cutover_requested = false;
+    std::string started_at;
+    std::string updated_at;
+};
+
+/// Live counters written while the job runs (about once a second).
+struct JobCounters {
+    int64_t rows_copied = 0;
+    int64_t changes_applied = 0;
+    Lsn applied_lsn;
+    int64_t lag_bytes = 0;
+    double lag_seconds = 0;
+};
+
+class JobState {
+  public:
+    JobState(pg::Connection& conn, std::string job_name) : conn_(conn), job_(std::move(job_name)) {}
+
+    /// Creates schema pgshift and its jobs table if missing.
+    void ensure_schema();
+    /// nullopt when the schema or the job does not exist. Never writes.
+    std::optional<JobRecord> load();
+    /// Inserts (or replaces a finished job's) row in phase Prepare.
+    void create(const std::string& source, const std::string& shadow, const std::string& slot,
+                int64_t rows_estimated);
+    void set_phase(Phase p);
+    void set_consistent_point(Lsn lsn);
+    void update_counters(const JobCounters& c);
+    void set_error(const std::string& message);
+    void record_cutover(double lock_ms, int attempts);
+    void request_cutover();
+    /// SQL (no trailing semicolon) that marks the job done; run inside the swap.
+    std::string done_sql() const;
+
+  private:
+    pg::Connection& conn_;
+    std::string job_;
+};
+
+}  // namespace pgshift

@@ -1,0 +1,80 @@
+// The phase controller: the job's linear script, gh-ost Migrate() style.
+//
+//   preflight -> prepare (shadow, publication, origin, slot + exported snapshot)
+//   -> snapshot copy -> indexes -> sync (decoder + applier threads)
+//   -> cutover -> remove the stream's objects
+//
+// Between phases it checks for a stop signal, an abort request and a failed
+// thread. Each phase is recorded in pgshift.jobs before it starts, so `run`
+// resumes: a job interrupted during sync continues streaming from its
+// origin's progress; one interrupted before its copy finished cannot reuse
+// the exported snapshot, so its leftovers are removed and it starts again.
+// A failure removes everything the job created and leaves the source as it
+// was; a stop by signal keeps the job resumable.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+#include "config.h"
+#include "inspector.h"
+#include "job_names.h"
+#include "job_state.h"
+#include "pg/connection.h"
+#include "progress.h"
+#include "shadow_ddl.h"
+
+namespace pgshift {
+
+/// Set by the SIGINT/SIGTERM handler in main().
+extern std::atomic<bool> g_stop_signal;
+
+/// Application name of every session of a job ("pgshift/<job>").
+std::string job_application_name(const JobConfig& cfg);
+
+/// Builds the shadow plan from a fresh catalog read (used by plan and run).
+ShadowPlan make_shadow_plan(pg::Connection& conn, const JobConfig& cfg, const TableInfo& table);
+
+/// Prints checks as "PASS  name  detail" lines with the fix under each
+/// WARN/FAIL.
+void print_checks(const std::vector<Check>& checks);
+
+class PhaseController {
+  public:
+    explicit PhaseController(JobConfig cfg);
+    ~PhaseController();
+
+    /// `pgshift run`: runs or resumes the job. Returns an exit code; throws
+    /// PrerequisiteError (exit 3) before creating anything if a check fails.
+    int run();
+
+  private:
+    void start_fresh();
+    void prepare(const TableInfo& table);
+    void snapshot_copy(const TableInfo& table, const std::string& snapshot,
+                       std::unique_ptr<class ReplicationStream>& exporter);
+    void build_indexes();
+    void sync_and_cutover(const TableInfo& table);
+    void finish_after_cutover();
+    void fail_and_clean(const std::string& error);
+    void check_interrupts();
+    void tick(const char* phase);
+    void watch_retained_wal();
+
+    JobConfig cfg_;
+    JobNames names_;
+    std::string app_name_;
+    pg::Connection conn_;
+    std::unique_ptr<JobState> state_;
+    Progress progress_;
+    std::optional<ShadowPlan> plan_;
+    Lsn consistent_point_;
+    int64_t rows_estimated_ = 0;
+    std::chrono::steady_clock::time_point next_report_{};
+    std::chrono::steady_clock::time_point next_tick_{};
+    JobCounters counters_;
+    bool cutover_requested_ = false;  ///< `pgshift cutover` asked for it (manual mode)
+};
+
+}  // namespace pgshift

@@ -1,0 +1,64 @@
+// State shared between the decoder thread, the applier thread and the phase
+// controller. Feedback flows back only through these atomics: the applier
+// stores with release after COMMIT, the decoder loads with acquire before it
+// reports a flush LSN. There is no second queue.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "lsn.h"
+
+namespace pgshift {
+
+class Progress {
+  public:
+    /// End LSN of the last transaction the decoder pushed to the queue.
+    std::atomic<uint64_t> received_end{0};
+    /// End LSN of the last transaction durably committed on the target (or
+    /// skipped as empty after everything before it was committed).
+    std::atomic<uint64_t> applied_end{0};
+    /// Commit time (µs since 2000-01-01) of the last applied source transaction.
+    std::atomic<int64_t> applied_commit_time{0};
+    /// Flush LSN last sent to the server in a standby status update.
+    std::atomic<uint64_t> confirmed_flush{0};
+    /// walEnd of the last keepalive.
+    std::atomic<uint64_t> keepalive_wal_end{0};
+    std::atomic<int64_t> changes_applied{0};
+    std::atomic<int64_t> txns_applied{0};
+    std::atomic<int64_t> rows_copied{0};
+    std::atomic<bool> stop_requested{false};
+
+    /// Records the first error and asks every thread to stop.
+    void fail(const std::string& message) {
+        std::lock_guard lock(mu_);
+        if (!error_)
+            error_ = message;
+        stop_requested.store(true, std::memory_order_release);
+    }
+    std::optional<std::string> error() const {
+        std::lock_guard lock(mu_);
+        return error_;
+    }
+    /// Called by the applier after the transaction carrying the cutover
+    /// barrier with this nonce has committed.
+    void publish_barrier(const std::string& nonce) {
+        std::lock_guard lock(mu_);
+        barrier_applied_ = nonce;
+    }
+    bool barrier_applied(const std::string& nonce) const {
+        std::lock_guard lock(mu_);
+        return barrier_applied_ == nonce;
+    }
+    bool stopping() const { return stop_requested.load(std::memory_order_acquire); }
+
+  private:
+    mutable std::mutex mu_;
+    std::optional<std::string> error_;
+    std::string barrier_applied_;
+};
+
+}  // namespace pgshift

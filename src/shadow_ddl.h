@@ -1,0 +1,73 @@
+// Pure generation of the shadow table's DDL: partition bounds from the data's
+// key range, CREATE TABLE ... PARTITION BY RANGE, partitions, and the primary
+// key and indexes built after the snapshot copy. No I/O, so every rule is
+// unit-tested (tests/unit/test_shadow_ddl.cpp).
+//
+// Why the primary key changes: PostgreSQL requires every unique constraint of
+// a partitioned table to include all partition key columns (docs "Table
+// Partitioning", 5.11.2.3 Limitations), so PRIMARY KEY (id) becomes
+// PRIMARY KEY (id, created_at) and the plan says so.
+//
+// Bounds are computed in UTC: minute, hour and day steps are aligned on the
+// Unix epoch, weeks on Mondays, months and years on the calendar. Names are
+// <table>_pYYYY, _pYYYY_MM, _pYYYY_MM_DD, _pYYYY_MM_DD_HH, _pYYYY_MM_DD_HHMM
+// for time keys and <table>_p<lower bound> for integer keys.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config.h"
+#include "inspector.h"
+#include "job_names.h"
+
+namespace pgshift {
+
+inline constexpr size_t kMaxPartitions = 5000;
+
+struct PartitionBound {
+    std::string name;
+    std::string from;  ///< SQL literal text of the lower bound (inclusive), unquoted
+    std::string to;    ///< upper bound (exclusive), unquoted
+    bool is_default = false;
+};
+
+enum class KeyType { Integer, Date, Timestamp, TimestampTz };
+
+/// Key type of a partition column from its type oid; throws std::invalid_argument otherwise.
+KeyType key_type_of(uint32_t type_oid);
+
+/// Partitions covering [range.min, max(range.max, now)] plus `premake` more,
+/// plus a DEFAULT partition when asked. range is seconds since the Unix epoch
+/// for time keys, the value itself for integer keys; nullopt (empty table)
+/// starts at `now` (time) or 0 (integer). Throws std::runtime_error when more
+/// than kMaxPartitions would be needed.
+std::vector<PartitionBound> compute_partitions(const std::string& table_name, KeyType key,
+                                               const PartitionInterval& interval,
+                                               std::optional<KeyRange> range, int64_t now_epoch,
+                                               int premake, bool with_default);
+
+struct IndexRename {
+    std::string shadow_name;    ///< index name on the shadow while the job runs
+    std::string original_name;  ///< the source index name it takes at cutover
+};
+
+struct ShadowPlan {
+    std::vector<PartitionBound> partitions;
+    std::vector<std::string> create_sql;  ///< table and partitions, before the copy
+    std::vector<std::string> index_sql;   ///< primary key and indexes, after the copy
+    std::vector<IndexRename> index_renames;
+    std::vector<std::string> notes;         ///< changes the user must know about
+    std::vector<std::string> copy_columns;  ///< non-generated columns in attnum order
+    std::vector<std::string> key_columns;   ///< primary key of the shadow (widened)
+};
+
+/// Builds the plan. Identifiers are quoted with pg::quote_ident_offline,
+/// which produces the same text as libpq's PQescapeIdentifier.
+ShadowPlan plan_shadow(const TableInfo& source, const JobConfig& cfg, const JobNames& names,
+                       const std::vector<PartitionBound>& partitions);
+
+}  // namespace pgshift

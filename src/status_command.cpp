@@ -1,0 +1,104 @@
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "commands.h"
+#include "errors.h"
+#include "job_names.h"
+#include "job_state.h"
+#include "phase_controller.h"
+
+namespace pgshift {
+
+namespace {
+
+struct SlotView {
+    bool exists = false;
+    bool active = false;
+    int64_t retained_bytes = 0;
+    std::string wal_status;
+};
+
+SlotView read_slot(pg::Connection& conn, const std::string& slot) {
+    auto r = conn.exec_params(
+        "SELECT active, coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint,"
+        "       coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1",
+        {slot});
+    if (r.rows() == 0)
+        return {};
+    return {true, r.boolean(0, 0), r.i64(0, 1), r.str(0, 2)};
+}
+
+}  // namespace
+
+int status_command(const JobConfig& cfg, bool json) {
+    pg::ConnectOptions co;
+    co.application_name = job_application_name(cfg) + "/status";
+    auto conn = pg::Connection::open(cfg.dsn, co);
+    auto job = JobState(conn, cfg.job_name).load();
+    if (!job) {
+        if (json) {
+            std::printf("%s\n",
+                        nlohmann::json{{"job", cfg.job_name}, {"phase", nullptr}}.dump(2).c_str());
+        } else {
+            std::printf("job %s: not started (no row in pgshift.jobs)\n", cfg.job_name.c_str());
+        }
+        return kExitOk;
+    }
+    auto slot = read_slot(conn, JobNames::from(cfg).slot);
+    if (json) {
+        nlohmann::json j{
+            {"job", job->job_name},
+            {"phase", to_string(job->phase)},
+            {"source", job->source_table},
+            {"shadow", job->shadow_table},
+            {"rows_copied", job->rows_copied},
+            {"rows_estimated", job->rows_estimated},
+            {"changes_applied", job->changes_applied},
+            {"applied_lsn", job->applied_lsn.str()},
+            {"lag_bytes", job->lag_bytes},
+            {"lag_seconds", job->lag_seconds},
+            {"peak_lag_bytes", job->peak_lag_bytes},
+            {"last_cutover_lock_ms",
+             job->last_lock_ms ? nlohmann::json(*job->last_lock_ms) : nlohmann::json(nullptr)},
+            {"cutover_attempts", job->lock_attempts},
+            {"slot", slot.exists ? nlohmann::json{{"name", job->slot_name},
+                                                  {"active", slot.active},
+                                                  {"retained_wal_bytes", slot.retained_bytes},
+                                                  {"wal_status", slot.wal_status}}
+                                 : nlohmann::json(nullptr)},
+            {"last_error",
+             job->last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(job->last_error)},
+            {"started_at", job->started_at},
+            {"updated_at", job->updated_at},
+        };
+        std::printf("%s\n", j.dump(2).c_str());
+        return kExitOk;
+    }
+    std::printf("job:              %s\n", job->job_name.c_str());
+    std::printf("phase:            %s\n", to_string(job->phase));
+    std::printf("source -> shadow: %s -> %s\n", job->source_table.c_str(),
+                job->shadow_table.c_str());
+    std::printf("rows copied:      %lld of ~%lld\n", static_cast<long long>(job->rows_copied),
+                static_cast<long long>(job->rows_estimated));
+    std::printf("changes applied:  %lld (applied LSN %s)\n",
+                static_cast<long long>(job->changes_applied), job->applied_lsn.str().c_str());
+    std::printf("lag:              %lld bytes, %.1f s (peak %lld bytes)\n",
+                static_cast<long long>(job->lag_bytes), job->lag_seconds,
+                static_cast<long long>(job->peak_lag_bytes));
+    if (slot.exists) {
+        std::printf("slot:             %s, %s, retains %lld MB of WAL (%s)\n",
+                    job->slot_name.c_str(), slot.active ? "active" : "inactive",
+                    static_cast<long long>(slot.retained_bytes >> 20), slot.wal_status.c_str());
+    }
+    if (job->last_lock_ms) {
+        std::printf("last cutover:     source locked %.1f ms (%d attempt(s))\n", *job->last_lock_ms,
+                    job->lock_attempts);
+    }
+    if (!job->last_error.empty())
+        std::printf("last error:       %s\n", job->last_error.c_str());
+    std::printf("updated:          %s\n", job->updated_at.c_str());
+    return kExitOk;
+}
+
+}  // namespace pgshift
