@@ -72,7 +72,9 @@ void ApplierThread::start() {
             e.what());
     }
     skip_through_ = origin_progress(conn_, opts_.origin);
-    conn_.exec_params("SELECT pg_replication_origin_session_setup($1)", {opts_.origin});
+    pg::retry_while_in_use([&] {
+        return conn_.exec_params("SELECT pg_replication_origin_session_setup($1)", {opts_.origin});
+    });
     thread_ = std::thread([this] { run(); });
 }
 

@@ -26,8 +26,8 @@ void DecoderThread::start() {
     stream_ = std::make_unique<ReplicationStream>(opts_.conninfo, opts_.application_name);
     std::string pubs =
         stream_->connection().literal(stream_->connection().ident(opts_.publication));
-    stream_->start(opts_.slot, opts_.start,
-                   opts_.features.start_options(pubs, opts_.skip_origin.has_value()));
+    auto options = opts_.features.start_options(pubs, opts_.skip_origin.has_value());
+    pg::retry_while_in_use([&] { stream_->start(opts_.slot, opts_.start, options); });
     last_received_ = opts_.start;
     spdlog::info("decoder: streaming slot {} from {} (pgoutput v{})", opts_.slot, opts_.start.str(),
                  opts_.features.proto_version);

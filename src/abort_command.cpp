@@ -33,7 +33,7 @@ int abort_command(const JobConfig& cfg) {
     auto conn = pg::Connection::open(cfg.dsn, co);
     JobState state(conn, cfg.job_name);
     auto job = state.load();
-    JobNames names = JobNames::from(cfg);
+    JobNames names = JobNames::from(cfg, conn.database());
     if (job && job->phase == Phase::Done) {
         std::fprintf(stderr,
                      "job %s has already cut over: %s is the partitioned table and the old one "

@@ -36,12 +36,20 @@ class ChangeQueue {
         size_t in_flight = bytes_.load(std::memory_order_acquire);
         if (in_flight > 0 && in_flight + batch->bytes > max_bytes_)
             return false;
-        size_t size = batch->bytes;
-        if (!queue_.push(batch.get()))
+        if (queue_.write_available() == 0)
             return false;
-        batch.release();
+        size_t size = batch->bytes;
+        // Count before publishing: once pushed, the consumer may pop and
+        // subtract at once, and the unsigned counters must never wrap. Space
+        // checked above cannot shrink (only this thread pushes).
         bytes_.fetch_add(size, std::memory_order_acq_rel);
         items_.fetch_add(1, std::memory_order_acq_rel);
+        if (!queue_.push(batch.get())) {
+            bytes_.fetch_sub(size, std::memory_order_acq_rel);
+            items_.fetch_sub(1, std::memory_order_acq_rel);
+            return false;
+        }
+        batch.release();
         return true;
     }
 

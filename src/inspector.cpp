@@ -405,7 +405,7 @@ void check_partition_column(pg::Connection& conn, const JobConfig& cfg, const Ta
 }
 
 void check_job_objects(pg::Connection& conn, const JobConfig& cfg, Preflight& p) {
-    JobNames names = JobNames::from(cfg);
+    JobNames names = JobNames::from(cfg, conn.database());
     if (relation_exists(conn, names.shadow)) {
         p.checks.push_back(fail("shadow table", names.shadow.display() + " already exists",
                                 "drop it, set [source] shadow to another name, or run "

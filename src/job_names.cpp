@@ -20,15 +20,18 @@ std::string suffixed_name(std::string_view base, std::string_view suffix) {
     return std::string(base.substr(0, keep)) + hash + std::string(suffix);
 }
 
-JobNames JobNames::from(const JobConfig& cfg) {
+JobNames JobNames::from(const JobConfig& cfg, const std::string& database) {
     JobNames n;
     n.source = cfg.table;
     n.shadow = {cfg.table.schema,
                 cfg.shadow_name ? *cfg.shadow_name : suffixed_name(cfg.table.name, "__pgshift")};
     n.old = {cfg.table.schema, suffixed_name(cfg.table.name, "__pgshift_old")};
-    n.slot = "pgshift_" + cfg.job_name;
+    char db_hash[16];
+    std::snprintf(db_hash, sizeof db_hash, "_%08x",
+                  static_cast<unsigned>(XXH32(database.data(), database.size(), 0)));
+    n.slot = "pgshift_" + cfg.job_name + db_hash;
     n.publication = "pgshift_" + cfg.job_name;
-    n.origin = "pgshift_" + cfg.job_name;
+    n.origin = n.slot;
     return n;
 }
 

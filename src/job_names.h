@@ -20,11 +20,14 @@ struct JobNames {
     QualifiedName source;  ///< the user's table
     QualifiedName shadow;  ///< partitioned copy, renamed to `source` at cutover
     QualifiedName old;     ///< what the source is renamed to at cutover
-    std::string slot;      ///< logical replication slot (forward stream)
+    std::string slot;      ///< logical replication slot (forward stream); cluster-wide name
     std::string publication;
-    std::string origin;  ///< replication origin recording applied progress
+    std::string origin;  ///< replication origin recording applied progress; cluster-wide name
 
-    static JobNames from(const JobConfig& cfg);
+    /// Slots and origins are cluster-wide objects while jobs are per database,
+    /// so their names carry a hash of the database name: the same job name in
+    /// two databases of one cluster never collides.
+    static JobNames from(const JobConfig& cfg, const std::string& database);
 };
 
 }  // namespace pgshift

@@ -34,7 +34,7 @@ ShadowPlan make_shadow_plan(pg::Connection& conn, const JobConfig& cfg, const Ta
                    .count();
     auto partitions = compute_partitions(table.name.name, key_type_of(key->type_oid), cfg.interval,
                                          range, now, cfg.premake, cfg.default_partition);
-    return plan_shadow(table, cfg, JobNames::from(cfg), partitions);
+    return plan_shadow(table, cfg, JobNames::from(cfg, conn.database()), partitions);
 }
 
 void print_checks(const std::vector<Check>& checks) {
@@ -48,7 +48,7 @@ void print_checks(const std::vector<Check>& checks) {
 }
 
 PhaseController::PhaseController(JobConfig cfg)
-    : cfg_(std::move(cfg)), names_(JobNames::from(cfg_)), app_name_(job_application_name(cfg_)) {}
+    : cfg_(std::move(cfg)), app_name_(job_application_name(cfg_)) {}
 
 PhaseController::~PhaseController() = default;
 
@@ -72,6 +72,7 @@ int PhaseController::run() {
     pg::ConnectOptions co;
     co.application_name = app_name_;
     conn_ = pg::Connection::open(cfg_.dsn, co);
+    names_ = JobNames::from(cfg_, conn_.database());
     spdlog::info("job {}: connected to {}", cfg_.job_name, conn_.describe());
     state_ = std::make_unique<JobState>(conn_, cfg_.job_name);
     auto job = state_->load();

@@ -134,7 +134,7 @@ int plan_command(const JobConfig& cfg, PlanFormat format) {
     auto conn = pg::Connection::open(cfg.dsn, co);
     conn.exec("BEGIN READ ONLY");
     auto pf = run_preflight(conn, cfg, false);
-    JobNames names = JobNames::from(cfg);
+    JobNames names = JobNames::from(cfg, conn.database());
     std::optional<ShadowPlan> plan;
     std::optional<SwapPlan> swap;
     if (pf.table && !pf.failed()) {

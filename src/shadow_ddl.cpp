@@ -329,8 +329,14 @@ ShadowPlan plan_shadow(const TableInfo& src, const JobConfig& cfg, const JobName
             plan_secondary_index(idx, cfg, names, plan);
     }
     if (src.replident == 'f') {
+        // REPLICA IDENTITY never recurses to partitions, and each partition
+        // logs its own old tuples, so every partition needs it too.
         plan.index_sql.push_back("ALTER TABLE " + qualified(names.shadow) +
                                  " REPLICA IDENTITY FULL");
+        for (const auto& p : partitions) {
+            plan.index_sql.push_back("ALTER TABLE " + qualified({names.shadow.schema, p.name}) +
+                                     " REPLICA IDENTITY FULL");
+        }
     }
     return plan;
 }

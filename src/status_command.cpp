@@ -45,7 +45,7 @@ int status_command(const JobConfig& cfg, bool json) {
         }
         return kExitOk;
     }
-    auto slot = read_slot(conn, JobNames::from(cfg).slot);
+    auto slot = read_slot(conn, JobNames::from(cfg, conn.database()).slot);
     if (json) {
         nlohmann::json j{
             {"job", job->job_name},

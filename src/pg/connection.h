@@ -10,12 +10,14 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace pgshift::pg {
@@ -64,7 +66,9 @@ struct ConnectOptions {
     /// plus simple-query SQL), empty for a normal backend.
     std::string replication;
     /// Server GUCs sent in the startup packet ("-c datestyle=ISO ...").
-    std::string options = "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3";
+    std::string options =
+        "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 "
+        "-c client_min_messages=warning";
 };
 
 class Connection {
@@ -97,6 +101,8 @@ class Connection {
 
     int server_version() const { return PQserverVersion(conn_.get()); }
     int backend_pid() const { return PQbackendPID(conn_.get()); }
+    /// Name of the database this connection is attached to.
+    std::string database() const { return PQdb(conn_.get()); }
     /// "host:port/dbname as user" for logs; no password, no full conninfo.
     std::string describe() const;
     PGconn* raw() const { return conn_.get(); }
@@ -121,6 +127,23 @@ class Connection {
                  ExecStatusType ok2) const;
     std::shared_ptr<PGconn> conn_;
 };
+
+/// Runs fn, retrying for up to `timeout` while it fails with SQLSTATE 55006
+/// (object_in_use): a slot or origin still held by a session of a process
+/// that just died is released once the server notices the lost connection.
+template <typename Fn>
+auto retry_while_in_use(Fn&& fn, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+        try {
+            return fn();
+        } catch (const PgError& e) {
+            if (e.sqlstate() != "55006" || std::chrono::steady_clock::now() > deadline)
+                throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+    }
+}
 
 /// Builds a PostgreSQL string literal without a connection (standard
 /// conforming strings): doubles single quotes, rejects NUL bytes.

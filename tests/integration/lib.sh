@@ -1,0 +1,74 @@
+# Shared helpers for the integration tests. Each test gets its own database
+# in the cluster the ctest fixture started, and drops it at the end.
+set -euo pipefail
+: "${PGSHIFT_BIN:?set by ctest}" "${PGSHIFT_CLUSTER:?set by ctest}" "${PGSHIFT_SRC:?set by ctest}"
+# shellcheck disable=SC1091
+. "$PGSHIFT_CLUSTER/env"
+# shellcheck disable=SC1091
+. "$PGSHIFT_SRC/scripts/lib/load.sh"
+
+TEST_NAME=$(basename "$0" .sh)
+DB=$TEST_NAME
+WORK=$(mktemp -d)
+export PGDATABASE=$DB
+
+cleanup() {
+  local rc=$?
+  [ -n "${LOAD_PID:-}" ] && { touch "$WORK/load/stop" 2>/dev/null; wait "$LOAD_PID" 2>/dev/null || true; }
+  jobs -p | xargs -r kill 2>/dev/null || true
+  psql -X -q -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$DB' AND NOT active" >/dev/null 2>&1 || true
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
+  psql -X -q -d postgres -c "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE 'pgshift%'" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+  if [ $rc -eq 0 ]; then echo "PASS $TEST_NAME"; else echo "FAIL $TEST_NAME (exit $rc)"; fi
+}
+trap cleanup EXIT
+
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null
+psql -X -q -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
+
+q() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
+
+# write_job FILE TABLE COLUMN INTERVAL [extra ini lines...]
+write_job() {
+  local file=$1 table=$2 column=$3 interval=$4
+  shift 4
+  {
+    echo "[source]"
+    echo "dsn = host=$PGHOST port=$PGPORT dbname=$DB user=$PGUSER"
+    echo "table = $table"
+    echo "[partitioning]"
+    echo "column = $column"
+    echo "interval = $interval"
+    for line in "$@"; do echo "$line"; done
+  } >"$file"
+}
+
+# Configs may override a section's keys by appending lines; keep sections apart.
+job_phase() { q "SELECT phase FROM pgshift.jobs WHERE job_name = '$1'" 2>/dev/null || true; }
+phase_is() { [ "$(job_phase "$1")" = "$2" ]; }
+
+# wait_for COMMAND... : retries for up to WAIT_SECS (default 60) seconds.
+wait_for() {
+  local deadline=$(( $(date +%s) + ${WAIT_SECS:-60} ))
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
+}
+
+# no_job_objects: nothing of any job left in this database.
+assert_no_job_objects() {
+  assert_eq "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" 0 "replication slots"
+  assert_eq "$(q "SELECT count(*) FROM pg_publication")" 0 "publications"
+  assert_eq "$(q "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'pgshift%'")" 0 "replication origins (cluster-wide)"
+  assert_eq "$(q "SELECT count(*) FROM pg_class WHERE relname LIKE '%\_\_pgshift%'")" 0 "shadow relations"
+}
+
+# same_rows A B: the two relations hold the same multiset of rows.
+same_rows() {
+  [ "$(q "SELECT (SELECT count(*) FROM (TABLE $1 EXCEPT ALL TABLE $2) a) + (SELECT count(*) FROM (TABLE $2 EXCEPT ALL TABLE $1) b)")" = 0 ]
+}
