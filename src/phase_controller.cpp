@@ -338,6 +338,11 @@ void PhaseController::sync_and_cutover(const TableInfo& table) {
         throw;
     }
     stop_threads();
+    counters_.rows_copied = progress_.rows_copied.load();
+    counters_.changes_applied = progress_.changes_applied.load();
+    counters_.lag_bytes = 0;
+    counters_.lag_seconds = 0;
+    state_->update_counters(counters_);
     state_->record_cutover(result->lock_ms, result->attempts);
     finish_after_cutover();
     std::printf(
