@@ -8,6 +8,29 @@ namespace pgshift {
 
 using pgoutput::Message;
 
+namespace {
+
+/// Whether "=" resolves for the type (arrays, domains and ranges included),
+/// asked of the server itself. Inside a transaction the probe runs under a
+/// savepoint so that a type without "=" (json, point) cannot abort it.
+bool type_has_equality(pg::Connection& conn, const std::string& type) {
+    bool in_txn = PQtransactionStatus(conn.raw()) == PQTRANS_INTRANS;
+    if (in_txn)
+        conn.exec("SAVEPOINT pgshift_probe");
+    try {
+        conn.exec("SELECT NULL::" + type + " = NULL::" + type);
+        if (in_txn)
+            conn.exec("RELEASE SAVEPOINT pgshift_probe");
+        return true;
+    } catch (const pg::PgError&) {
+        if (in_txn)
+            conn.exec("ROLLBACK TO SAVEPOINT pgshift_probe");
+        return false;
+    }
+}
+
+}  // namespace
+
 TargetTable load_target_table(pg::Connection& conn, const QualifiedName& table,
                               std::vector<std::string> unique_key, std::string partition_column) {
     TargetTable t;
@@ -29,13 +52,8 @@ TargetTable load_target_table(pg::Connection& conn, const QualifiedName& table,
     for (int i = 0; i < r.rows(); ++i) {
         TargetColumn c{r.str(i, 0), r.str(i, 1), r.boolean(i, 2), r.boolean(i, 3), true};
         auto [it, fresh] = equality.try_emplace(c.type, true);
-        if (fresh) {
-            try {
-                conn.exec("SELECT NULL::" + c.type + " = NULL::" + c.type);
-            } catch (const pg::PgError&) {
-                it->second = false;
-            }
-        }
+        if (fresh)
+            it->second = type_has_equality(conn, c.type);
         c.has_equality = it->second;
         t.columns.push_back(std::move(c));
     }
@@ -61,6 +79,7 @@ void ApplierThread::start() {
     pg::ConnectOptions co;
     co.application_name = opts_.application_name;
     conn_ = pg::Connection::open(opts_.conninfo, co);
+    pipeline_ = std::make_unique<StatementPipeline>(conn_);
     try {
         // Triggers and FK checks on the target are the source's business; a
         // replica-role session skips ordinary triggers, as the apply worker does.
@@ -98,7 +117,7 @@ void ApplierThread::loop() {
     while (true) {
         auto batch = queue_.try_pop();
         if (!batch) {
-            if (in_group_)
+            if (in_group_ && !mid_transaction_)
                 commit_group();
             if (progress_.stopping())
                 return;
@@ -110,26 +129,34 @@ void ApplierThread::loop() {
         }
         idle_rounds = 0;
         apply_batch(*batch);
-        if (group_barrier_ || group_size_ >= opts_.max_group)
+        if (!mid_transaction_ && (group_barrier_ || group_size_ >= opts_.max_group))
             commit_group();
     }
 }
 
 void ApplierThread::apply_batch(const TxnBatch& batch) {
-    if (batch.end_lsn <= skip_through_)
-        return;  // applied before a restart
+    // The origin's progress P is the end LSN of the last transaction applied
+    // before a restart; commit records do not overlap, so a transaction was
+    // applied exactly when its commit record starts before P.
+    bool applied_before = batch.commit_lsn.valid() ? batch.commit_lsn < skip_through_
+                                                   : batch.end_lsn <= skip_through_;
+    if (applied_before)
+        return;
     bool has_changes = !batch.changes.empty();
-    if (!in_group_ && !has_changes && !batch.barrier_nonce) {
+    mid_transaction_ = !batch.last_chunk;
+    if (!in_group_ && !has_changes && !batch.barrier_nonce && batch.last_chunk) {
         // Nothing to write, and everything before it is committed.
         progress_.applied_end.store(batch.end_lsn.value(), std::memory_order_release);
         return;
     }
     if (!in_group_) {
-        conn_.exec("BEGIN");
+        pipeline_->add_command("BEGIN");
         in_group_ = true;
     }
     for (const auto& msg : batch.changes)
         apply_change(msg, batch);
+    if (!batch.last_chunk)
+        return;
     ++group_size_;
     group_end_ = batch.end_lsn;
     group_commit_time_ = batch.commit_time;
@@ -162,6 +189,12 @@ const TargetTable& ApplierThread::target_for(uint32_t relid) {
 }
 
 void ApplierThread::apply_change(const Message& msg, const TxnBatch& batch) {
+    auto* ins = std::get_if<pgoutput::InsertMsg>(&msg);
+    if (ins && relations_.count(ins->relid)) {
+        buffer_insert(relations_[ins->relid], ins->relid, ins->new_tuple, batch);
+        return;
+    }
+    flush_inserts();
     if (auto* rel = std::get_if<pgoutput::RelationMsg>(&msg)) {
         relations_[rel->relid] = *rel;
         targets_.erase(rel->relid);
@@ -175,10 +208,8 @@ void ApplierThread::apply_change(const Message& msg, const TxnBatch& batch) {
         }
         return it->second;
     };
-    if (auto* ins = std::get_if<pgoutput::InsertMsg>(&msg)) {
-        const auto& rel = relation(ins->relid);
-        execute(build_insert(rel, target_for(ins->relid), ins->new_tuple), rel, nullptr,
-                ins->new_tuple, batch);
+    if (ins) {
+        relation(ins->relid);  // throws: no Relation message yet
     } else if (auto* upd = std::get_if<pgoutput::UpdateMsg>(&msg)) {
         const auto& rel = relation(upd->relid);
         auto stmt = build_update(rel, target_for(upd->relid), *upd);
@@ -195,7 +226,7 @@ void ApplierThread::apply_change(const Message& msg, const TxnBatch& batch) {
         std::vector<const TargetTable*> targets;
         for (uint32_t relid : tr->relids)
             targets.push_back(&target_for(relid));
-        conn_.exec(build_truncate(targets, tr->flags));
+        pipeline_->add_command(build_truncate(targets, tr->flags));
         ++group_changes_;
     }
 }
@@ -203,36 +234,69 @@ void ApplierThread::apply_change(const Message& msg, const TxnBatch& batch) {
 void ApplierThread::execute(const ApplyStatement& stmt, const pgoutput::RelationMsg& rel,
                             const pgoutput::TupleData* old_tuple,
                             const pgoutput::TupleData& new_tuple, const TxnBatch& batch) {
-    auto [it, fresh] = prepared_.try_emplace(stmt.sql, "");
-    if (fresh) {
-        it->second = "pgshift_" + std::to_string(prepared_.size());
-        conn_.prepare(it->second, stmt.sql);
-    }
-    pg::Result r;
-    try {
-        r = conn_.exec_prepared(it->second, bind_params(stmt, old_tuple, new_tuple));
-    } catch (const pg::PgError& e) {
-        throw ApplyError(std::string(e.what()) + " — while applying a change to \"" + rel.relname +
-                         "\" (" + describe_key(rel, stmt, old_tuple, new_tuple) +
-                         ") from the transaction ending at source LSN " + batch.end_lsn.str() +
-                         "; nothing of that transaction was applied");
-    }
-    if (stmt.expect_one_row && r.affected() != 1) {
-        throw ApplyError("the row to change was not found in the shadow table (" +
-                         describe_key(rel, stmt, old_tuple, new_tuple) +
-                         ", source transaction ending at LSN " + batch.end_lsn.str() +
-                         "); the shadow no longer matches the source, so the job stops");
-    }
+    std::string context = "a change to \"" + rel.relname + "\" (" +
+                          describe_key(rel, stmt, old_tuple, new_tuple) +
+                          ") from the source transaction with commit LSN " +
+                          batch.commit_lsn.str() + "; nothing of that transaction was applied";
+    pipeline_->add(stmt.sql, bind_params(stmt, old_tuple, new_tuple), stmt.expect_one_row,
+                   std::move(context));
     ++group_changes_;
 }
 
+void ApplierThread::buffer_insert(const pgoutput::RelationMsg& rel, uint32_t relid,
+                                  const pgoutput::TupleData& tuple, const TxnBatch& batch) {
+    constexpr size_t kMaxRunBytes = 4u << 20;
+    if (run_.rows > 0 && (run_.relid != relid || run_.copy_data.size() > kMaxRunBytes))
+        flush_inserts();
+    const TargetTable& target = target_for(relid);
+    if (run_.rows == 0) {
+        run_.relid = relid;
+        run_.first = tuple;
+    } else {
+        if (run_.rows == 1)
+            append_copy_row(run_.copy_data, rel, target, run_.first);
+        append_copy_row(run_.copy_data, rel, target, tuple);
+    }
+    ++run_.rows;
+    run_.source_lsn = batch.commit_lsn;
+}
+
+void ApplierThread::flush_inserts() {
+    if (run_.rows == 0)
+        return;
+    const auto& rel = relations_.at(run_.relid);
+    const TargetTable& target = target_for(run_.relid);
+    if (run_.rows == 1) {
+        TxnBatch context;
+        context.commit_lsn = run_.source_lsn;
+        execute(build_insert(rel, target, run_.first), rel, nullptr, run_.first, context);
+    } else {
+        pipeline_->flush();
+        try {
+            conn_.start_copy(build_copy_in(rel, target), PGRES_COPY_IN);
+            conn_.put_copy_data(run_.copy_data);
+            conn_.end_copy_in();
+        } catch (const pg::PgError& e) {
+            throw ApplyError(std::string(e.what()) + " — while copying " +
+                             std::to_string(run_.rows) + " inserted rows into " + target.qualified +
+                             " (source transactions up to commit LSN " + run_.source_lsn.str() +
+                             "); nothing of them was applied");
+        }
+        group_changes_ += run_.rows;
+    }
+    run_.rows = 0;
+    run_.copy_data.clear();
+}
+
 void ApplierThread::commit_group() {
+    flush_inserts();
     auto ts = std::to_string(group_commit_time_ + kPgEpochOffsetMicros);
-    conn_.exec_params(
+    pipeline_->add(
         "SELECT pg_replication_origin_xact_setup($1::pg_lsn, "
         "timestamptz 'epoch' + $2::bigint * interval '1 microsecond')",
-        {group_end_.str(), ts});
-    conn_.exec("COMMIT");
+        {group_end_.str(), ts}, false, "the replication origin's progress");
+    pipeline_->add_command("COMMIT");
+    pipeline_->flush();
     progress_.applied_end.store(group_end_.value(), std::memory_order_release);
     progress_.applied_commit_time.store(group_commit_time_, std::memory_order_release);
     progress_.changes_applied.fetch_add(group_changes_, std::memory_order_relaxed);

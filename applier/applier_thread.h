@@ -12,7 +12,12 @@
 // Grouping: consecutive small source transactions are applied in one target
 // transaction (the origin records the group's last end LSN); a group is
 // committed when the queue runs dry, at max_group transactions, or after a
-// cutover barrier, whose nonce is published only once it is committed.
+// cutover barrier, whose nonce is published only once it is committed. A
+// source transaction that arrives in chunks is never split across commits.
+//
+// Runs of INSERTs into one table (also across grouped transactions) are
+// buffered and sent as one COPY ... FROM STDIN: one round trip instead of one
+// per row. The run is flushed before any other statement, so order holds.
 #pragma once
 
 #include <map>
@@ -22,6 +27,7 @@
 #include <unordered_map>
 
 #include "applier/statement_builder.h"
+#include "applier/statement_pipeline.h"
 #include "change_queue.h"
 #include "config.h"
 #include "pg/connection.h"
@@ -74,6 +80,9 @@ class ApplierThread {
                  const pgoutput::TupleData* old_tuple, const pgoutput::TupleData& new_tuple,
                  const TxnBatch& batch);
     void commit_group();
+    void buffer_insert(const pgoutput::RelationMsg& rel, uint32_t relid,
+                       const pgoutput::TupleData& tuple, const TxnBatch& batch);
+    void flush_inserts();
     const TargetTable& target_for(uint32_t relid);
 
     ApplierOptions opts_;
@@ -83,13 +92,24 @@ class ApplierThread {
     Lsn skip_through_;
     std::unordered_map<uint32_t, pgoutput::RelationMsg> relations_;
     std::unordered_map<uint32_t, TargetTable> targets_;
-    std::unordered_map<std::string, std::string> prepared_;  ///< SQL -> statement name
+    std::unique_ptr<StatementPipeline> pipeline_;
     bool in_group_ = false;
     int group_size_ = 0;
     int64_t group_changes_ = 0;
     Lsn group_end_;
     int64_t group_commit_time_ = 0;
     std::optional<std::string> group_barrier_;
+    bool mid_transaction_ = false;  ///< chunks of a source transaction still to come
+
+    /// The pending run of INSERTs into one target table.
+    struct InsertRun {
+        uint32_t relid = 0;
+        int64_t rows = 0;
+        pgoutput::TupleData first;  ///< a run of one row is sent as a plain INSERT
+        std::string copy_data;      ///< COPY text rows (from the second row on)
+        Lsn source_lsn;             ///< commit LSN of the last row's transaction, for errors
+    };
+    InsertRun run_;
     std::thread thread_;
 };
 

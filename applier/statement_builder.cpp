@@ -210,6 +210,61 @@ std::string build_truncate(const std::vector<const TargetTable*>& targets, uint8
     return sql;
 }
 
+std::string build_copy_in(const pgoutput::RelationMsg& rel, const TargetTable& target) {
+    std::string cols;
+    for (int i = 0; i < static_cast<int>(rel.columns.size()); ++i) {
+        const TargetColumn& col = target_column(rel, target, i);
+        if (col.generated)
+            continue;
+        if (!cols.empty())
+            cols += ", ";
+        cols += quote_ident_offline(col.name);
+    }
+    return "COPY " + target.qualified + " (" + cols + ") FROM STDIN";
+}
+
+void append_copy_row(std::string& out, const pgoutput::RelationMsg& rel, const TargetTable& target,
+                     const pgoutput::TupleData& tuple) {
+    check_width(rel, tuple);
+    bool first = true;
+    for (int i = 0; i < static_cast<int>(rel.columns.size()); ++i) {
+        if (target_column(rel, target, i).generated)
+            continue;
+        if (!first)
+            out += '\t';
+        first = false;
+        const auto& v = tuple[static_cast<size_t>(i)];
+        if (v.kind == ColumnKind::Null) {
+            out += "\\N";
+            continue;
+        }
+        if (v.kind != ColumnKind::Text) {
+            throw ApplyError("column \"" + rel.columns[static_cast<size_t>(i)].name +
+                             "\" of an INSERT has a value kind that cannot be applied ('" +
+                             std::string(1, static_cast<char>(v.kind)) + "')");
+        }
+        for (char c : v.data) {
+            switch (c) {
+                case '\\':
+                    out += "\\\\";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                default:
+                    out += c;
+            }
+        }
+    }
+    out += '\n';
+}
+
 std::vector<std::optional<std::string>> bind_params(const ApplyStatement& stmt,
                                                     const pgoutput::TupleData* old_tuple,
                                                     const pgoutput::TupleData& new_tuple) {

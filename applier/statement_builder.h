@@ -71,6 +71,16 @@ ApplyStatement build_delete(const pgoutput::RelationMsg& rel, const TargetTable&
                             const pgoutput::DeleteMsg& msg);
 std::string build_truncate(const std::vector<const TargetTable*>& targets, uint8_t flags);
 
+/// "COPY <target> (<columns>) FROM STDIN" for a run of inserts: every
+/// Relation column that is not generated on the target, in Relation order.
+std::string build_copy_in(const pgoutput::RelationMsg& rel, const TargetTable& target);
+/// Appends one row in COPY text format (docs "COPY", File Formats > Text
+/// Format): values escaped (backslash, newline, carriage return, tab), NULL as
+/// \N, tab-separated, newline-terminated; the column set of build_copy_in.
+/// Throws ApplyError for 'u' or 'b' values.
+void append_copy_row(std::string& out, const pgoutput::RelationMsg& rel, const TargetTable& target,
+                     const pgoutput::TupleData& tuple);
+
 /// Text values for the statement's parameters; nullopt is SQL NULL. Throws
 /// ApplyError for binary or unchanged-TOAST values (never valid parameters).
 std::vector<std::optional<std::string>> bind_params(const ApplyStatement& stmt,

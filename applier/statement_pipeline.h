@@ -1,0 +1,56 @@
+// Sends the applier's statements in libpq pipeline mode (docs "Pipeline Mode",
+// libpq 14+): a run of UPDATEs and DELETEs, and the BEGIN / origin setup /
+// COMMIT around them, go out back to back and are answered together, so a
+// run costs one network round trip instead of one per statement.
+//
+// Results are read in order after a single sync; the first failing statement
+// (or an UPDATE/DELETE that did not touch exactly one row) raises ApplyError
+// with the context recorded when it was queued. Runs are bounded (kMaxQueued)
+// so that neither side's socket buffer can fill while the other waits: the
+// deadlock the libpq docs warn about for unbounded pipelines in blocking mode.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pg/connection.h"
+
+namespace pgshift {
+
+class StatementPipeline {
+  public:
+    static constexpr size_t kMaxQueued = 500;
+
+    explicit StatementPipeline(pg::Connection& conn) : conn_(conn) {}
+
+    /// Queues an execution of `sql` as a prepared statement (prepared on the
+    /// connection the first time it is seen). context describes the change
+    /// for error messages. Flushes first if the pipeline is full.
+    void add(const std::string& sql, pg::Params params, bool expect_one_row, std::string context);
+    /// Queues a command without parameters (BEGIN, COMMIT).
+    void add_command(const std::string& sql);
+    /// Sends everything queued, waits for all results and checks them.
+    /// Throws ApplyError (statement failures) or pg::PgError (connection).
+    void flush();
+    bool empty() const { return queued_.empty(); }
+
+  private:
+    struct Queued {
+        std::string statement;  ///< prepared statement name, or the command text
+        bool prepared = false;
+        bool needs_prepare = false;
+        std::string sql;  ///< for needs_prepare
+        pg::Params params;
+        bool expect_one_row = false;
+        std::string context;
+    };
+    void send(const Queued& q);
+    void read_results();
+
+    pg::Connection& conn_;
+    std::unordered_map<std::string, std::string> prepared_;  ///< SQL -> statement name
+    std::vector<Queued> queued_;
+};
+
+}  // namespace pgshift
