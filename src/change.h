@@ -32,6 +32,12 @@ struct TxnBatch {
     /// prevention on servers 14/15, where pgoutput cannot filter by origin).
     std::optional<std::string> origin;
     size_t bytes = 0;  ///< approximate memory held, for queue accounting
+    /// A source transaction too large to hold in memory arrives as several
+    /// chunks in order; every chunk but the last has last_chunk = false and an
+    /// invalid end_lsn (commit_lsn, commit_time, xid and origin are set on all).
+    /// The applier applies all chunks of one source transaction inside one
+    /// target transaction and may commit only after the last chunk.
+    bool last_chunk = true;
 };
 
 }  // namespace pgshift
