@@ -65,6 +65,10 @@ std::vector<std::string> swap_statements(const SwapPlan& plan) {
                           "." + quote_ident_offline(s.column));
         }
     }
+    for (const auto& col : plan.identity_always_columns) {
+        sql.push_back("ALTER TABLE " + qualified(n.source) + " ALTER COLUMN " +
+                      quote_ident_offline(col) + " SET GENERATED ALWAYS");
+    }
     sql.push_back(plan.done_sql);
     return sql;
 }

@@ -42,6 +42,7 @@ struct SwapPlan {
     JobNames names;
     std::vector<IndexRename> index_renames;
     std::vector<SequenceLink> sequences;
+    std::vector<std::string> identity_always_columns;
     std::string done_sql;  ///< marks the job done in the same transaction
 };
 

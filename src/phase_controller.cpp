@@ -330,7 +330,8 @@ void PhaseController::sync_and_cutover(const TableInfo& table) {
             CutoverOptions co{cfg_.dsn,          app_name_,
                               cfg_.job_name,     cfg_.lock_timeout_ms,
                               cfg_.max_attempts, cfg_.barrier_timeout_ms};
-            SwapPlan swap{names_, plan_->index_renames, table.sequences, state_->done_sql()};
+            SwapPlan swap{names_, plan_->index_renames, table.sequences,
+                          plan_->identity_always_columns, state_->done_sql()};
             result = CutoverController(co, swap, progress_).run();
         }
     } catch (...) {

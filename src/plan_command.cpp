@@ -139,9 +139,10 @@ int plan_command(const JobConfig& cfg, PlanFormat format) {
     std::optional<SwapPlan> swap;
     if (pf.table && !pf.failed()) {
         plan = make_shadow_plan(conn, cfg, *pf.table);
-        swap = SwapPlan{names, plan->index_renames, pf.table->sequences,
-                        "UPDATE pgshift.jobs SET phase = 'done' WHERE job_name = " +
-                            conn.literal(cfg.job_name)};
+        swap =
+            SwapPlan{names, plan->index_renames, pf.table->sequences, plan->identity_always_columns,
+                     "UPDATE pgshift.jobs SET phase = 'done' WHERE job_name = " +
+                         conn.literal(cfg.job_name)};
     }
     conn.exec("ROLLBACK");
     if (format == PlanFormat::Json) {

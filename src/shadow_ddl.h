@@ -63,6 +63,9 @@ struct ShadowPlan {
     std::vector<std::string> notes;         ///< changes the user must know about
     std::vector<std::string> copy_columns;  ///< non-generated columns in attnum order
     std::vector<std::string> key_columns;   ///< primary key of the shadow (widened)
+    /// GENERATED ALWAYS identity columns, created BY DEFAULT on the shadow and
+    /// switched back to ALWAYS in the cutover transaction.
+    std::vector<std::string> identity_always_columns;
 };
 
 /// Builds the plan. Identifiers are quoted with pg::quote_ident_offline,

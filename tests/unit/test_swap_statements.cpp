@@ -19,6 +19,16 @@ SwapPlan plan_for(const std::string& schema, const std::string& table) {
     return p;
 }
 
+TEST(SwapStatements, IdentityAlwaysRestoredBeforeDone) {
+    SwapPlan p = plan_for("public", "events");
+    p.identity_always_columns = {"id"};
+    std::vector<std::string> sql = swap_statements(p);
+    ASSERT_GE(sql.size(), 2u);
+    EXPECT_EQ(sql[sql.size() - 2],
+              R"(ALTER TABLE "public"."events" ALTER COLUMN "id" SET GENERATED ALWAYS)");
+    EXPECT_EQ(sql.back(), p.done_sql);
+}
+
 TEST(SwapStatements, TablesOnlyRenameSourceFirstThenShadowThenDone) {
     SwapPlan p = plan_for("public", "events");
     EXPECT_EQ(swap_statements(p),
