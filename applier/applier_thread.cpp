@@ -173,14 +173,12 @@ const TargetTable& ApplierThread::target_for(uint32_t relid) {
         throw ApplyError("change for relation id " + std::to_string(relid) +
                          " arrived before its Relation message");
     }
-    std::string nsp = rel->second.nspname.empty() ? "pg_catalog" : rel->second.nspname;
-    auto key = std::make_pair(nsp, rel->second.relname);
-    auto target = opts_.targets.find(key);
+    auto target = opts_.targets.find(relid);
     if (target == opts_.targets.end()) {
-        throw ApplyError("no target table is configured for \"" + nsp + "\".\"" +
-                         rel->second.relname + "\"");
+        throw ApplyError("no target table is configured for \"" + rel->second.nspname + "\".\"" +
+                         rel->second.relname + "\" (relation id " + std::to_string(relid) + ")");
     }
-    auto uk = opts_.unique_keys.find(key);
+    auto uk = opts_.unique_keys.find(relid);
     auto loaded =
         load_target_table(conn_, target->second,
                           uk == opts_.unique_keys.end() ? std::vector<std::string>{} : uk->second,

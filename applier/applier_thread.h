@@ -39,11 +39,15 @@ struct ApplierOptions {
     std::string conninfo;
     std::string application_name = "pgshift";
     std::string origin;  ///< replication origin of this stream
-    /// Source table -> target table the applier writes.
-    std::map<std::pair<std::string, std::string>, QualifiedName> targets;
-    /// Columns that identify a row of each source table (its PK), for lookups
-    /// under REPLICA IDENTITY FULL.
-    std::map<std::pair<std::string, std::string>, std::vector<std::string>> unique_keys;
+    /// Source relation OID (the Relation message's relid) -> target table.
+    /// Keyed by OID, not name: after a rename pgoutput may keep sending
+    /// changes under a Relation it described with the old name (with
+    /// publish_via_partition_root, renaming the root does not invalidate the
+    /// leaves' cached schema in the walsender).
+    std::map<uint32_t, QualifiedName> targets;
+    /// Columns that identify a row of each source relation (its PK), for
+    /// lookups under REPLICA IDENTITY FULL.
+    std::map<uint32_t, std::vector<std::string>> unique_keys;
     std::string partition_column;
     int max_group = 200;
 };

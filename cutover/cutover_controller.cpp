@@ -69,8 +69,23 @@ std::vector<std::string> swap_statements(const SwapPlan& plan) {
         sql.push_back("ALTER TABLE " + qualified(n.source) + " ALTER COLUMN " +
                       quote_ident_offline(col) + " SET GENERATED ALWAYS");
     }
+    sql.insert(sql.end(), plan.object_sql.begin(), plan.object_sql.end());
     sql.push_back(plan.done_sql);
     return sql;
+}
+
+std::vector<std::string> run_after_commit(pg::Connection& conn, const SwapPlan& plan) {
+    std::vector<std::string> failed;
+    for (const auto& sql : plan.after_commit_sql) {
+        try {
+            spdlog::info("after cutover: {}", sql);
+            conn.exec(sql);
+        } catch (const pg::PgError& e) {
+            spdlog::error("after cutover: {} failed: {}; run it again by hand", sql, e.what());
+            failed.push_back(sql + ": " + e.what());
+        }
+    }
+    return failed;
 }
 
 CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
@@ -82,7 +97,7 @@ CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
     lock_conn.exec("SET LOCAL lock_timeout = " + std::to_string(opts_.lock_timeout_ms));
     auto t0 = Clock::now();
     try {
-        lock_conn.exec("LOCK TABLE " + qualified(plan_.names.source) + " IN ACCESS EXCLUSIVE MODE");
+        lock_conn.exec("LOCK TABLE " + qualified(lock_table_) + " IN ACCESS EXCLUSIVE MODE");
     } catch (const pg::PgError& e) {
         lock_conn.rollback_quietly();
         if (e.is_lock_timeout())
@@ -104,7 +119,7 @@ CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
             }
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
-        for (const auto& sql : swap_statements(plan_))
+        for (const auto& sql : statements_)
             lock_conn.exec(sql);
         lock_conn.exec("COMMIT");
     } catch (...) {
@@ -115,7 +130,33 @@ CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
     return Outcome::Done;
 }
 
+void CutoverController::report_blockers() {
+    pg::ConnectOptions co;
+    co.application_name = opts_.application_name;
+    auto conn = pg::Connection::open(opts_.conninfo, co);
+    auto r = conn.exec_params(
+        "SELECT DISTINCT a.pid, extract(epoch FROM now() - a.xact_start)::int, a.state,"
+        "       coalesce(a.usename::text, ''), left(regexp_replace(a.query, '\\s+', ' ', 'g'), 100)"
+        "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.relation = $1::regclass AND a.pid <> pg_backend_pid()"
+        "   AND a.application_name NOT LIKE 'pgshift/%'"
+        "   AND now() - a.xact_start > make_interval(secs => $2::int)",
+        {qualified(lock_table_), std::to_string(opts_.long_transaction_s)});
+    for (int i = 0; i < r.rows(); ++i) {
+        spdlog::warn(
+            "cutover: pid {} ({}, {}) has held a lock on {} in a transaction open for {} s; "
+            "the lock attempts wait for it. Query: {}",
+            r.str(i, 0), r.str(i, 3), r.str(i, 2), lock_table_.display(), r.str(i, 1), r.str(i, 4));
+        if (opts_.cancel_blockers) {
+            conn.exec_params("SELECT pg_cancel_backend($1::int)", {r.str(i, 0)});
+            spdlog::warn("cutover: cancelled the statement of pid {} ([cutover] cancel_blockers)",
+                         r.str(i, 0));
+        }
+    }
+}
+
 CutoverResult CutoverController::run() {
+    report_blockers();
     std::mt19937 rng(std::random_device{}());
     int backoff_ms = 100;
     for (int n = 1; n <= opts_.max_attempts; ++n) {
@@ -130,7 +171,7 @@ CutoverResult CutoverController::run() {
             spdlog::info(
                 "cutover: {} is now partitioned; source was locked for {:.1f} ms "
                 "(attempt {})",
-                plan_.names.source.display(), lock_ms, n);
+                lock_table_.display(), lock_ms, n);
             return {lock_ms, n};
         }
         int jitter = std::uniform_int_distribution<int>(0, backoff_ms / 2)(rng);
@@ -138,13 +179,13 @@ CutoverResult CutoverController::run() {
                      outcome == Outcome::LockTimeout
                          ? "lock_timeout (" + std::to_string(opts_.lock_timeout_ms) +
                                " ms) expired waiting for other transactions on " +
-                               plan_.names.source.display()
+                               lock_table_.display()
                          : std::string("the applier did not confirm the barrier in time"),
                      backoff_ms + jitter);
         std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms + jitter));
         backoff_ms = std::min(backoff_ms * 2, 5000);
     }
-    throw CutoverFailed("could not cut over " + plan_.names.source.display() + " in " +
+    throw CutoverFailed("could not cut over " + lock_table_.display() + " in " +
                         std::to_string(opts_.max_attempts) +
                         " attempts; the source is unchanged. Find long transactions holding "
                         "locks on it (pg_locks, pg_stat_activity), or raise [cutover] "

@@ -15,7 +15,18 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
 DecoderThread::DecoderThread(DecoderOptions opts, ChangeQueue& queue, Progress& progress)
-    : opts_(std::move(opts)), queue_(queue), progress_(progress) {}
+    : opts_(std::move(opts)),
+      queue_(queue),
+      progress_(progress),
+      assembler_(assembler_options(opts_)) {}
+
+TxnAssembler::Options DecoderThread::assembler_options(const DecoderOptions& opts) {
+    TxnAssembler::Options ao;
+    ao.max_batch_bytes = opts.max_batch_bytes;
+    ao.spool_dir = opts.spool_dir;
+    ao.proto_version = opts.features.proto_version;
+    return ao;
+}
 
 DecoderThread::~DecoderThread() {
     if (thread_.joinable())
@@ -26,11 +37,13 @@ void DecoderThread::start() {
     stream_ = std::make_unique<ReplicationStream>(opts_.conninfo, opts_.application_name);
     std::string pubs =
         stream_->connection().literal(stream_->connection().ident(opts_.publication));
-    auto options = opts_.features.start_options(pubs, opts_.skip_origin.has_value());
+    auto options =
+        opts_.features.start_options(pubs, opts_.skip_origin.has_value(), opts_.streaming);
     pg::retry_while_in_use([&] { stream_->start(opts_.slot, opts_.start, options); });
     last_received_ = opts_.start;
-    spdlog::info("decoder: streaming slot {} from {} (pgoutput v{})", opts_.slot, opts_.start.str(),
-                 opts_.features.proto_version);
+    spdlog::info("decoder: streaming slot {} from {} (pgoutput v{}, streaming {}, spool {})",
+                 opts_.slot, opts_.start.str(), opts_.features.proto_version,
+                 opts_.streaming ? "on" : "off", opts_.spool_dir.string());
     thread_ = std::thread([this] { run(); });
 }
 
@@ -54,6 +67,9 @@ void DecoderThread::loop() {
             if (!queue_.try_push(pending_)) {
                 std::this_thread::sleep_for(milliseconds(1));
             }
+        } else if (auto batch = assembler_.next_batch()) {
+            // Drained before the next frame: TxnAssembler::feed() requires it.
+            offer(std::move(batch));
         } else if (auto frame = stream_->receive(milliseconds(100))) {
             handle_frame(*frame);
         }
@@ -94,16 +110,23 @@ void DecoderThread::handle_message(std::string_view payload) {
             spdlog::warn("decoder: source relation changed compatibly: {}", diff.description);
         }
     }
-    if (auto batch = assembler_.feed(std::move(msg)))
-        offer(std::move(batch));
+    assembler_.feed(std::move(msg));
 }
 
 void DecoderThread::offer(std::unique_ptr<TxnBatch> batch) {
     if (opts_.skip_origin && batch->origin == opts_.skip_origin) {
-        batch->changes.clear();
+        // Drop the other applier's writes, but keep Relation and Type
+        // messages: pgoutput sends each only once per session, so a later
+        // change of ours may depend on one that arrived in a skipped transaction.
+        std::erase_if(batch->changes, [](const pgoutput::Message& m) {
+            return !std::holds_alternative<pgoutput::RelationMsg>(m) &&
+                   !std::holds_alternative<pgoutput::TypeMsg>(m);
+        });
         batch->bytes = 0;
     }
-    progress_.received_end.store(batch->end_lsn.value(), std::memory_order_release);
+    // Earlier chunks have no end LSN; the transaction is received with its last.
+    if (batch->last_chunk)
+        progress_.received_end.store(batch->end_lsn.value(), std::memory_order_release);
     if (!queue_.try_push(batch))
         pending_ = std::move(batch);
 }

@@ -2,6 +2,13 @@
 // pgoutput over CopyBoth, decodes each message, assembles committed
 // transactions and pushes them to the ChangeQueue in commit order.
 //
+// Bounded memory: one loop step does exactly one of (1) retry the pending
+// chunk, (2) take the next ready chunk from the assembler, (3) read one frame.
+// A frame is read only when the assembler has nothing ready, so a huge
+// transaction (a chunked B..C, or a Stream Commit replayed from its spool
+// file) is held as at most one chunk here plus what the byte-bounded queue
+// holds; while the queue is full nothing more is read or replayed.
+//
 // Feedback rule (docs "Streaming Replication Protocol"; worker.c
 // send_feedback): the flush LSN reported is the end LSN of the last
 // transaction the applier durably committed; only when nothing is in flight
@@ -9,10 +16,16 @@
 // last keepalive walEnd reported, so an idle table never pins WAL. Status
 // updates go out at least every status_interval, and at once when the server
 // asks, even while the queue is full: then the decoder stops reading (TCP
-// back-pressure) but keeps talking, so wal_sender_timeout never fires.
+// back-pressure) but keeps talking, so wal_sender_timeout never fires. Only a
+// last chunk advances progress.received_end (earlier chunks carry no end LSN),
+// and the assembler reports in_transaction() while a chunked or streamed
+// transaction is open, so a keepalive walEnd is never confirmed in the middle
+// of one.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,6 +52,13 @@ struct DecoderOptions {
     /// prevention on 14/15; 16+ also gets origin 'none' on the server side).
     std::optional<std::string> skip_origin;
     std::chrono::milliseconds status_interval{1000};
+    /// Ask for streaming 'on' (protocol.md A5.4): large in-progress
+    /// transactions arrive early and are spooled under spool_dir.
+    bool streaming = true;
+    /// Where streamed transactions are spooled (see TxnAssembler::Options).
+    std::filesystem::path spool_dir = default_spool_dir();
+    /// Largest chunk handed to the applier (TxnAssembler::Options).
+    size_t max_batch_bytes = size_t{8} << 20;
 };
 
 class DecoderThread {
@@ -61,6 +81,7 @@ class DecoderThread {
     void handle_frame(std::string_view frame);
     void handle_message(std::string_view payload);
     void offer(std::unique_ptr<TxnBatch> batch);
+    static TxnAssembler::Options assembler_options(const DecoderOptions& opts);
     void send_status(bool reply_requested);
     Lsn flush_position() const;
 

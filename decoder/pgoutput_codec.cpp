@@ -40,8 +40,9 @@ struct TypeInfo {
     Placement placement;
 };
 
-// Order matches the Message variant alternatives, so message_type() can index
-// it with Message::index().
+// Order matches the Message variant alternatives: message_type() indexes it
+// with Message::index(), and decode() / decode_into() pick the alternative to
+// construct by the position of the type byte here (kNewReaders, kReuseReaders).
 constexpr TypeInfo kTypes[] = {
     {'B', "Begin", "pgoutput Begin", 1, Placement::OutsideOnly},
     {'C', "Commit", "pgoutput Commit", 1, Placement::OutsideOnly},
@@ -103,12 +104,12 @@ void check_context(const CodecContext& ctx) {
 // ---------------------------------------------------------------------------
 // Field readers
 
-Lsn read_lsn(ByteReader& r, const char* field) {
+inline Lsn read_lsn(ByteReader& r, const char* field) {
     return Lsn(r.u64(field));
 }
 
 /// An LSN that proto.c requires to be valid ("... not set in ... message").
-Lsn read_set_lsn(ByteReader& r, const char* field) {
+inline Lsn read_set_lsn(ByteReader& r, const char* field) {
     size_t at = r.offset();
     Lsn v(r.u64(field));
     if (!v.valid())
@@ -117,7 +118,7 @@ Lsn read_set_lsn(ByteReader& r, const char* field) {
 }
 
 /// A flags byte that must be 0 (Commit, Stream Commit, two-phase messages).
-uint8_t read_zero_flags(ByteReader& r) {
+inline uint8_t read_zero_flags(ByteReader& r) {
     size_t at = r.offset();
     uint8_t flags = r.u8("flags");
     if (flags != 0)
@@ -126,7 +127,7 @@ uint8_t read_zero_flags(ByteReader& r) {
 }
 
 /// A flags byte whose bits must all be in `mask`.
-uint8_t read_flag_bits(ByteReader& r, uint8_t mask, const char* field) {
+inline uint8_t read_flag_bits(ByteReader& r, uint8_t mask, const char* field) {
     size_t at = r.offset();
     uint8_t flags = r.u8(field);
     if ((flags & ~mask) != 0) {
@@ -137,7 +138,7 @@ uint8_t read_flag_bits(ByteReader& r, uint8_t mask, const char* field) {
 
 /// The (sub)xid that R/Y/I/U/D/T/M carry right after the type byte inside a
 /// stream block. worker.c rejects an invalid one.
-std::optional<uint32_t> read_stream_xid(ByteReader& r, const CodecContext& ctx) {
+inline std::optional<uint32_t> read_stream_xid(ByteReader& r, const CodecContext& ctx) {
     if (!ctx.in_stream_block)
         return std::nullopt;
     size_t at = r.offset();
@@ -167,9 +168,11 @@ Int read_count(ByteReader& r, const char* field) {
     r.fail_at(std::string(which) + " column " + std::to_string(col) + ": " + what, at);
 }
 
-/// TupleData (proto.c: logicalrep_read_tuple). `which` is "new tuple" or
-/// "old tuple", for error messages.
-void read_tuple(ByteReader& r, TupleData& out, const char* which) {
+/// TupleData (proto.c: logicalrep_read_tuple), checking every step: the
+/// reference reader, used by read_tuple() to report malformed input. `which`
+/// is "new tuple" or "old tuple", for error messages.
+[[gnu::cold]] [[gnu::noinline]] void read_tuple_checked(ByteReader& r, TupleData& out,
+                                                        const char* which) {
     size_t at = r.offset();
     int16_t natts = r.i16("tuple column count");
     if (natts < 0) {
@@ -217,28 +220,106 @@ void read_tuple(ByteReader& r, TupleData& out, const char* which) {
     }
 }
 
+/// TupleData (proto.c: logicalrep_read_tuple), the hot path of decoding: it
+/// parses with local pointers (one bounds check per field, the position in a
+/// register), and refills `out` in place so that decode_into() reuses the
+/// column strings' capacity. On any malformed input it rewinds and lets
+/// read_tuple_checked() throw, so errors are reported exactly as before.
+inline void read_tuple(ByteReader& r, TupleData& out, const char* which) {
+    const size_t start = r.offset();
+    const char* const begin = r.data().data() + start;
+    const char* const end = r.data().data() + r.data().size();
+    const char* p = begin;
+    if (end - p < 2) [[unlikely]]
+        goto malformed;
+    {
+        int16_t natts = static_cast<int16_t>(detail::load_be<uint16_t>(p));
+        p += 2;
+        if (natts < 0) [[unlikely]]
+            goto malformed;
+        const size_t n = static_cast<size_t>(natts);
+        // Every column takes at least one byte; do not trust the count for reserve().
+        if (out.capacity() < n)
+            out.reserve(std::min(n, static_cast<size_t>(end - p)));
+        // Elements below `have` are reused (decode_into), the others appended.
+        const size_t have = out.size();
+        for (size_t i = 0; i < n; ++i) {
+            if (p == end) [[unlikely]]
+                goto malformed;
+            const char kind = *p++;
+            if (kind == 't' || kind == 'b') {
+                if (end - p < 4) [[unlikely]]
+                    goto malformed;
+                const uint32_t len = detail::load_be<uint32_t>(p);
+                p += 4;
+                // A negative Int32 length is > INT32_MAX as uint32_t.
+                if (len > static_cast<uint32_t>(std::numeric_limits<int32_t>::max()) ||
+                    len > static_cast<size_t>(end - p)) [[unlikely]] {
+                    goto malformed;
+                }
+                if (i < have) {
+                    // Reuse: clear() + append() is a capacity check and a
+                    // memcpy (assign() goes through the general _M_replace).
+                    ColumnValue& c = out[i];
+                    c.kind = static_cast<ColumnKind>(kind);
+                    c.data.clear();
+                    c.data.append(p, len);
+                } else {
+                    // Fresh: an exact allocation, then one copy (moving a
+                    // constructed string in would copy short ones twice).
+                    ColumnValue& c = out.emplace_back();
+                    c.kind = static_cast<ColumnKind>(kind);
+                    c.data.reserve(len);
+                    c.data.append(p, len);
+                }
+                p += len;
+            } else if (kind == 'n' || kind == 'u') {
+                if (i < have) {
+                    out[i].kind = static_cast<ColumnKind>(kind);
+                    out[i].data.clear();
+                } else {
+                    out.emplace_back().kind = static_cast<ColumnKind>(kind);
+                }
+            } else [[unlikely]] {
+                goto malformed;
+            }
+        }
+        if (out.size() > n)
+            out.erase(out.begin() + static_cast<std::ptrdiff_t>(n), out.end());
+        r.bytes(static_cast<size_t>(p - begin));
+        return;
+    }
+malformed:
+    // A fresh reader at the tuple's start: same offsets and context.
+    ByteReader again(r.data(), r.context());
+    again.bytes(start);
+    read_tuple_checked(again, out, which);
+    // Not reached: read_tuple_checked() accepts only what the loop above accepts.
+    r.fail_at(std::string(which) + ": internal error: tuple parsers disagree", start);
+}
+
 // ---------------------------------------------------------------------------
 // Message readers (proto.c: logicalrep_read_*)
 
-void read_begin(ByteReader& r, const CodecContext&, BeginMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, BeginMsg& m) {
     m.final_lsn = read_set_lsn(r, "final_lsn");
     m.commit_time = r.i64("commit_time");
     m.xid = r.u32("xid");
 }
 
-void read_commit(ByteReader& r, const CodecContext&, CommitMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, CommitMsg& m) {
     m.flags = read_zero_flags(r);
     m.commit_lsn = read_lsn(r, "commit_lsn");
     m.end_lsn = read_lsn(r, "end_lsn");
     m.commit_time = r.i64("commit_time");
 }
 
-void read_origin(ByteReader& r, const CodecContext&, OriginMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, OriginMsg& m) {
     m.origin_lsn = read_lsn(r, "origin_lsn");
     m.name.assign(r.cstring("origin name"));
 }
 
-void read_relation(ByteReader& r, const CodecContext& ctx, RelationMsg& m) {
+void read_msg(ByteReader& r, const CodecContext& ctx, RelationMsg& m) {
     m.xid = read_stream_xid(r, ctx);
     m.relid = r.u32("relid");
     m.nspname.assign(r.cstring("nspname"));
@@ -250,26 +331,29 @@ void read_relation(ByteReader& r, const CodecContext& ctx, RelationMsg& m) {
     }
     m.replident = static_cast<char>(ri);
     int16_t natts = read_count<int16_t>(r, "column count");
-    m.columns.clear();
-    m.columns.reserve(
-        std::min(static_cast<size_t>(natts), r.remaining() / kMinRelationColumnBytes));
-    for (int i = 0; i < natts; ++i) {
-        RelationColumn& c = m.columns.emplace_back();
+    const size_t n = static_cast<size_t>(natts);
+    // Refilled in place (decode_into reuses the names' capacity).
+    if (m.columns.capacity() < n)
+        m.columns.reserve(std::min(n, r.remaining() / kMinRelationColumnBytes));
+    for (size_t i = 0; i < n; ++i) {
+        RelationColumn& c = i < m.columns.size() ? m.columns[i] : m.columns.emplace_back();
         c.flags = read_flag_bits(r, kRelColumnFlagsMask, "column flags");
         c.name.assign(r.cstring("column name"));
         c.type_oid = r.u32("column type oid");
         c.type_mod = r.i32("column type modifier");
     }
+    if (m.columns.size() > n)
+        m.columns.erase(m.columns.begin() + static_cast<std::ptrdiff_t>(n), m.columns.end());
 }
 
-void read_type(ByteReader& r, const CodecContext& ctx, TypeMsg& m) {
+void read_msg(ByteReader& r, const CodecContext& ctx, TypeMsg& m) {
     m.xid = read_stream_xid(r, ctx);
     m.type_oid = r.u32("type oid");
     m.nspname.assign(r.cstring("nspname"));
     m.typname.assign(r.cstring("typname"));
 }
 
-void read_insert(ByteReader& r, const CodecContext& ctx, InsertMsg& m) {
+void read_msg(ByteReader& r, const CodecContext& ctx, InsertMsg& m) {
     m.xid = read_stream_xid(r, ctx);
     m.relid = r.u32("relid");
     size_t at = r.offset();
@@ -279,7 +363,7 @@ void read_insert(ByteReader& r, const CodecContext& ctx, InsertMsg& m) {
     read_tuple(r, m.new_tuple, "new tuple");
 }
 
-void read_update(ByteReader& r, const CodecContext& ctx, UpdateMsg& m) {
+void read_msg(ByteReader& r, const CodecContext& ctx, UpdateMsg& m) {
     m.xid = read_stream_xid(r, ctx);
     m.relid = r.u32("relid");
     size_t at = r.offset();
@@ -303,7 +387,7 @@ void read_update(ByteReader& r, const CodecContext& ctx, UpdateMsg& m) {
     read_tuple(r, m.new_tuple, "new tuple");
 }
 
-void read_delete(ByteReader& r, const CodecContext& ctx, DeleteMsg& m) {
+void read_msg(ByteReader& r, const CodecContext& ctx, DeleteMsg& m) {
     m.xid = read_stream_xid(r, ctx);
     m.relid = r.u32("relid");
     size_t at = r.offset();
@@ -315,7 +399,7 @@ void read_delete(ByteReader& r, const CodecContext& ctx, DeleteMsg& m) {
     read_tuple(r, m.old_tuple, "old tuple");
 }
 
-void read_truncate(ByteReader& r, const CodecContext& ctx, TruncateMsg& m) {
+void read_msg(ByteReader& r, const CodecContext& ctx, TruncateMsg& m) {
     m.xid = read_stream_xid(r, ctx);
     int32_t nrelids = read_count<int32_t>(r, "relation count");
     m.flags = read_flag_bits(r, kTruncateFlagsMask, "truncate flags");
@@ -325,7 +409,7 @@ void read_truncate(ByteReader& r, const CodecContext& ctx, TruncateMsg& m) {
         m.relids.push_back(r.u32("relid"));
 }
 
-void read_message(ByteReader& r, const CodecContext& ctx, LogicalMsg& m) {
+void read_msg(ByteReader& r, const CodecContext& ctx, LogicalMsg& m) {
     m.xid = read_stream_xid(r, ctx);
     m.flags = read_flag_bits(r, kMessageFlagsMask, "message flags");
     m.lsn = read_lsn(r, "lsn");
@@ -334,7 +418,7 @@ void read_message(ByteReader& r, const CodecContext& ctx, LogicalMsg& m) {
     m.content.assign(r.bytes(static_cast<size_t>(len), "content"));
 }
 
-void read_stream_start(ByteReader& r, const CodecContext&, StreamStartMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, StreamStartMsg& m) {
     size_t at = r.offset();
     m.xid = r.u32("xid");
     // worker.c: apply_handle_stream_start
@@ -347,9 +431,9 @@ void read_stream_start(ByteReader& r, const CodecContext&, StreamStartMsg& m) {
     }
 }
 
-void read_stream_stop(ByteReader&, const CodecContext&, StreamStopMsg&) {}
+void read_msg(ByteReader&, const CodecContext&, StreamStopMsg&) {}
 
-void read_stream_commit(ByteReader& r, const CodecContext&, StreamCommitMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, StreamCommitMsg& m) {
     m.xid = r.u32("xid");
     m.flags = read_zero_flags(r);
     m.commit_lsn = read_lsn(r, "commit_lsn");
@@ -357,7 +441,7 @@ void read_stream_commit(ByteReader& r, const CodecContext&, StreamCommitMsg& m) 
     m.commit_time = r.i64("commit_time");
 }
 
-void read_stream_abort(ByteReader& r, const CodecContext& ctx, StreamAbortMsg& m) {
+void read_msg(ByteReader& r, const CodecContext& ctx, StreamAbortMsg& m) {
     m.xid = r.u32("xid");
     m.subxid = r.u32("subxid");
     if (ctx.streaming_parallel) {
@@ -369,7 +453,7 @@ void read_stream_abort(ByteReader& r, const CodecContext& ctx, StreamAbortMsg& m
     }
 }
 
-void read_begin_prepare(ByteReader& r, const CodecContext&, BeginPrepareMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, BeginPrepareMsg& m) {
     m.prepare_lsn = read_set_lsn(r, "prepare_lsn");
     m.end_lsn = read_set_lsn(r, "end_lsn");
     m.prepare_time = r.i64("prepare_time");
@@ -391,11 +475,11 @@ void read_prepare_common(ByteReader& r, PrepareLike& m) {
     m.gid.assign(r.cstring("gid"));
 }
 
-void read_prepare(ByteReader& r, const CodecContext&, PrepareMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, PrepareMsg& m) {
     read_prepare_common(r, m);
 }
 
-void read_commit_prepared(ByteReader& r, const CodecContext&, CommitPreparedMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, CommitPreparedMsg& m) {
     m.flags = read_zero_flags(r);
     m.commit_lsn = read_set_lsn(r, "commit_lsn");
     m.end_lsn = read_set_lsn(r, "end_lsn");
@@ -404,7 +488,7 @@ void read_commit_prepared(ByteReader& r, const CodecContext&, CommitPreparedMsg&
     m.gid.assign(r.cstring("gid"));
 }
 
-void read_rollback_prepared(ByteReader& r, const CodecContext&, RollbackPreparedMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, RollbackPreparedMsg& m) {
     m.flags = read_zero_flags(r);
     m.prepare_end_lsn = read_set_lsn(r, "prepare_end_lsn");
     m.rollback_end_lsn = read_set_lsn(r, "rollback_end_lsn");
@@ -414,62 +498,86 @@ void read_rollback_prepared(ByteReader& r, const CodecContext&, RollbackPrepared
     m.gid.assign(r.cstring("gid"));
 }
 
-void read_stream_prepare(ByteReader& r, const CodecContext&, StreamPrepareMsg& m) {
+void read_msg(ByteReader& r, const CodecContext&, StreamPrepareMsg& m) {
     read_prepare_common(r, m);
 }
 
+/// decode(): the message is constructed in place and returned (NRVO).
 template <typename T>
-Message read_as(ByteReader& r, const CodecContext& ctx,
-                void (*reader)(ByteReader&, const CodecContext&, T&)) {
+Message read_new(ByteReader& r, const CodecContext& ctx) {
     Message msg(std::in_place_type<T>);
-    reader(r, ctx, std::get<T>(msg));
+    read_msg(r, ctx, *std::get_if<T>(&msg));
+    r.expect_end();
     return msg;
 }
 
-/// Dispatches on the (already validated) type byte.
-Message read_body(ByteReader& r, const CodecContext& ctx, char type) {
-    switch (type) {
-        case 'B':
-            return read_as(r, ctx, read_begin);
-        case 'C':
-            return read_as(r, ctx, read_commit);
-        case 'O':
-            return read_as(r, ctx, read_origin);
-        case 'R':
-            return read_as(r, ctx, read_relation);
-        case 'Y':
-            return read_as(r, ctx, read_type);
-        case 'I':
-            return read_as(r, ctx, read_insert);
-        case 'U':
-            return read_as(r, ctx, read_update);
-        case 'D':
-            return read_as(r, ctx, read_delete);
-        case 'T':
-            return read_as(r, ctx, read_truncate);
-        case 'M':
-            return read_as(r, ctx, read_message);
-        case 'S':
-            return read_as(r, ctx, read_stream_start);
-        case 'E':
-            return read_as(r, ctx, read_stream_stop);
-        case 'c':
-            return read_as(r, ctx, read_stream_commit);
-        case 'A':
-            return read_as(r, ctx, read_stream_abort);
-        case 'b':
-            return read_as(r, ctx, read_begin_prepare);
-        case 'P':
-            return read_as(r, ctx, read_prepare);
-        case 'K':
-            return read_as(r, ctx, read_commit_prepared);
-        case 'r':
-            return read_as(r, ctx, read_rollback_prepared);
-        case 'p':
-            return read_as(r, ctx, read_stream_prepare);
-        default:
-            r.fail_at("unknown pgoutput message type " + quote_byte(static_cast<uint8_t>(type)), 0);
+/// decode_into(): reads into `out`, reusing its storage when it already holds
+/// a T. Every read_msg overload assigns every field, so nothing stale remains.
+template <typename T>
+void read_reuse(ByteReader& r, const CodecContext& ctx, Message& out) {
+    T* m = std::get_if<T>(&out);
+    if (m == nullptr)
+        m = &out.template emplace<T>();
+    read_msg(r, ctx, *m);
+    r.expect_end();
+}
+
+/// Readers indexed like kTypes, i.e. by Message::index().
+using NewReader = Message (*)(ByteReader&, const CodecContext&);
+using ReuseReader = void (*)(ByteReader&, const CodecContext&, Message&);
+
+template <size_t... I>
+constexpr std::array<NewReader, sizeof...(I)> new_readers(std::index_sequence<I...>) {
+    return {&read_new<std::variant_alternative_t<I, Message>>...};
+}
+template <size_t... I>
+constexpr std::array<ReuseReader, sizeof...(I)> reuse_readers(std::index_sequence<I...>) {
+    return {&read_reuse<std::variant_alternative_t<I, Message>>...};
+}
+constexpr auto kNewReaders = new_readers(std::make_index_sequence<kNumTypes>{});
+constexpr auto kReuseReaders = reuse_readers(std::make_index_sequence<kNumTypes>{});
+
+[[noreturn]] [[gnu::cold]] void fail_header(ByteReader& r, const CodecContext& ctx, uint8_t type) {
+    int idx = kTypeIndex[type];
+    if (idx < 0)
+        r.fail_at("unknown pgoutput message type " + quote_byte(type), 0);
+    const TypeInfo& info = kTypes[idx];
+    r.set_context(info.context);
+    if (ctx.proto_version < info.min_version) {
+        r.fail_at(std::string("message requires protocol version ") +
+                      std::to_string(info.min_version) + " or later, negotiated " +
+                      std::to_string(ctx.proto_version),
+                  0);
     }
+    if (ctx.in_stream_block && info.placement == Placement::OutsideOnly) {
+        r.fail_at(info.type == 'S' ? "duplicate Stream Start inside a stream block"
+                                   : "message not allowed inside a stream block (missing Stream "
+                                     "Stop)",
+                  0);
+    }
+    r.fail_at("Stream Stop without Stream Start", 0);
+}
+
+/// Validates ctx and the type byte against the version and the stream-block
+/// placement; returns the index into kTypes (== the Message alternative).
+inline size_t read_header(ByteReader& r, const CodecContext& ctx) {
+    if (ctx.proto_version < kMinProtoVersion || ctx.proto_version > kMaxProtoVersion ||
+        (ctx.in_stream_block && ctx.proto_version < kStreamingVersion) ||
+        (ctx.streaming_parallel && ctx.proto_version < kParallelVersion)) [[unlikely]] {
+        check_context(ctx);
+    }
+    uint8_t type = r.u8("message type");
+    int idx = kTypeIndex[type];
+    if (idx < 0) [[unlikely]]
+        fail_header(r, ctx, type);
+    const TypeInfo& info = kTypes[idx];
+    r.set_context(info.context);
+    if (ctx.proto_version < info.min_version ||
+        (ctx.in_stream_block ? info.placement == Placement::OutsideOnly
+                             : info.placement == Placement::InsideOnly)) [[unlikely]] {
+        fail_header(r, ctx, type);
+    }
+    return static_cast<size_t>(idx);
 }
 
 // ---------------------------------------------------------------------------
@@ -770,33 +878,15 @@ size_t size_hint(const Message& msg) {
 }  // namespace
 
 Message decode(std::string_view bytes, const CodecContext& ctx) {
-    check_context(ctx);
     ByteReader r(bytes, "pgoutput");
-    uint8_t type = r.u8("message type");
-    int idx = kTypeIndex[type];
-    if (idx < 0)
-        r.fail_at("unknown pgoutput message type " + quote_byte(type), 0);
-    const TypeInfo& info = kTypes[idx];
-    r.set_context(info.context);
-    if (ctx.proto_version < info.min_version) {
-        r.fail_at(std::string("message requires protocol version ") +
-                      std::to_string(info.min_version) + " or later, negotiated " +
-                      std::to_string(ctx.proto_version),
-                  0);
-    }
-    if (ctx.in_stream_block && info.placement == Placement::OutsideOnly) {
-        r.fail_at(info.type == 'S' ? "duplicate Stream Start inside a stream block"
-                                   : "message not allowed inside a stream block (missing Stream "
-                                     "Stop)",
-                  0);
-    }
-    if (!ctx.in_stream_block && info.placement == Placement::InsideOnly) {
-        r.fail_at("Stream Stop without Stream Start", 0);
-    }
+    size_t idx = read_header(r, ctx);
+    return kNewReaders[idx](r, ctx);
+}
 
-    Message msg = read_body(r, ctx, info.type);
-    r.expect_end();
-    return msg;
+void decode_into(std::string_view bytes, const CodecContext& ctx, Message& out) {
+    ByteReader r(bytes, "pgoutput");
+    size_t idx = read_header(r, ctx);
+    kReuseReaders[idx](r, ctx, out);
 }
 
 std::string encode(const Message& msg, const CodecContext& ctx) {

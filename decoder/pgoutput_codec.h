@@ -79,6 +79,13 @@ struct CodecContext {
 /// in_stream_block below v2, streaming_parallel below v4).
 Message decode(std::string_view bytes, const CodecContext& ctx);
 
+/// Same as `out = decode(bytes, ctx)`, but reuses the heap storage already
+/// held by `out` (strings, tuple vectors) when it holds the same message kind,
+/// so a decoder loop that keeps one Message stops allocating once the
+/// capacities have grown. On ProtocolError `out` holds an unspecified but valid
+/// message.
+void decode_into(std::string_view bytes, const CodecContext& ctx, Message& out);
+
 /// Encodes one message; the exact inverse of decode() (see above).
 std::string encode(const Message& msg, const CodecContext& ctx);
 

@@ -34,10 +34,11 @@ int abort_command(const JobConfig& cfg) {
     JobState state(conn, cfg.job_name);
     auto job = state.load();
     JobNames names = JobNames::from(cfg, conn.database());
-    if (job && job->phase == Phase::Done) {
+    if (job && (job->phase == Phase::Done || job->phase == Phase::Reverse)) {
         std::fprintf(stderr,
                      "job %s has already cut over: %s is the partitioned table and the old one "
-                     "is %s. abort only undoes a job before cutover\n",
+                     "is %s. abort only undoes a job before cutover; use `pgshift rollback` or "
+                     "`pgshift finalize`\n",
                      cfg.job_name.c_str(), names.source.display().c_str(),
                      names.old.display().c_str());
         return kExitRuntime;
@@ -75,6 +76,96 @@ int cutover_command(const JobConfig& cfg) {
     state.request_cutover();
     std::printf("cutover requested for job %s; the running job cuts over once lag <= %lld bytes\n",
                 cfg.job_name.c_str(), static_cast<long long>(cfg.max_lag_bytes));
+    return kExitOk;
+}
+
+namespace {
+
+/// Polls the job until `done(phase)` or the timeout; returns the last record.
+std::optional<JobRecord> wait_for_phase(JobState& state, bool (*done)(Phase), int seconds) {
+    std::optional<JobRecord> job;
+    for (int i = 0; i < seconds * 10; ++i) {
+        job = state.load();
+        if (!job || done(job->phase) || job->phase == Phase::Failed)
+            return job;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return job;
+}
+
+}  // namespace
+
+int rollback_command(const JobConfig& cfg) {
+    std::string app = job_application_name(cfg);
+    pg::ConnectOptions co;
+    co.application_name = app + "/rollback";
+    auto conn = pg::Connection::open(cfg.dsn, co);
+    JobState state(conn, cfg.job_name);
+    auto job = state.load();
+    if (!job || job->phase != Phase::Reverse) {
+        std::fprintf(stderr,
+                     "job %s has not cut over with a reverse stream (phase %s); rollback swaps "
+                     "back only after a cutover with [cutover] reverse = true\n",
+                     cfg.job_name.c_str(), job ? to_string(job->phase) : "none");
+        return kExitRuntime;
+    }
+    if (running_sessions(conn, app) == 0) {
+        std::fprintf(stderr,
+                     "no `pgshift run` process is streaming job %s: start `pgshift run -c %s` "
+                     "(it resumes the reverse stream), then run rollback again\n",
+                     cfg.job_name.c_str(), cfg.path.c_str());
+        return kExitRuntime;
+    }
+    state.request_rollback();
+    std::printf("rollback requested for job %s; waiting for the swap\n", cfg.job_name.c_str());
+    std::fflush(stdout);
+    int wait_s = cfg.max_attempts * (cfg.lock_timeout_ms / 1000 + 6) + 60;
+    job = wait_for_phase(
+        state, [](Phase p) { return p == Phase::Sync; }, wait_s);
+    if (job && job->phase == Phase::Sync) {
+        std::printf(
+            "rolled back: %s is the original table again; the forward stream runs, and "
+            "`pgshift cutover` cuts over again\n",
+            JobNames::from(cfg, conn.database()).source.display().c_str());
+        return kExitOk;
+    }
+    std::fprintf(stderr, "rollback did not complete (phase %s%s%s)\n",
+                 job ? to_string(job->phase) : "none", job && !job->last_error.empty() ? ": " : "",
+                 job ? job->last_error.c_str() : "");
+    return kExitRuntime;
+}
+
+int finalize_command(const JobConfig& cfg, bool drop_old) {
+    std::string app = job_application_name(cfg);
+    pg::ConnectOptions co;
+    co.application_name = app + "/finalize";
+    auto conn = pg::Connection::open(cfg.dsn, co);
+    JobState state(conn, cfg.job_name);
+    auto job = state.load();
+    JobNames names = JobNames::from(cfg, conn.database());
+    if (!job || (job->phase != Phase::Reverse && job->phase != Phase::Done)) {
+        std::fprintf(stderr,
+                     "job %s has not cut over (phase %s); finalize ends a job after cutover. "
+                     "Before cutover use `pgshift abort`\n",
+                     cfg.job_name.c_str(), job ? to_string(job->phase) : "none");
+        return kExitRuntime;
+    }
+    if (job->phase == Phase::Reverse && running_sessions(conn, app) > 0) {
+        state.request_finalize(drop_old);
+        job = wait_for_phase(
+            state, [](Phase p) { return p == Phase::Done; }, 120);
+        if (!job || job->phase != Phase::Done) {
+            std::fprintf(stderr, "finalize did not complete; see the `pgshift run` output\n");
+            return kExitRuntime;
+        }
+    } else {
+        finalize_job(conn, names, state, drop_old, cfg.lock_timeout_ms);
+    }
+    std::printf(
+        "finalized job %s: %s stays partitioned; slots, publications and origins "
+        "removed; old table %s %s\n",
+        cfg.job_name.c_str(), names.source.display().c_str(), names.old.display().c_str(),
+        drop_old ? "dropped" : "kept");
     return kExitOk;
 }
 

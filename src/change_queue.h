@@ -19,7 +19,11 @@ class ChangeQueue {
   public:
     static constexpr size_t kCapacity = 8192;
 
-    explicit ChangeQueue(size_t max_bytes = 256u << 20) : max_bytes_(max_bytes) {}
+    /// 64 MiB by default: with the decoder's pending chunk and the chunk being
+    /// applied (8 MiB each by default) and the approximation slack of
+    /// TxnBatch::bytes, the pipeline stays well under 200 MB of RSS however
+    /// large a source transaction is.
+    explicit ChangeQueue(size_t max_bytes = size_t{64} << 20) : max_bytes_(max_bytes) {}
     ChangeQueue(const ChangeQueue&) = delete;
     ChangeQueue& operator=(const ChangeQueue&) = delete;
     ~ChangeQueue() {

@@ -283,14 +283,31 @@ std::string parse_dsn(const std::string& value) {
 
 std::string parse_strategy(std::string_view value) {
     std::string v = lower(value);
-    if (v == "range")
+    if (v == "range" || v == "list" || v == "hash")
         return v;
-    if (v == "list" || v == "hash") {
-        throw ConfigError(show(value) + " partitioning is not supported yet; use range");
+    throw ConfigError(show(value) + " is not a partitioning strategy; use range, list or hash");
+}
+
+std::vector<std::string> parse_list_values(std::string_view value) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= value.size()) {
+        size_t end = value.find(',', start);
+        if (end == std::string_view::npos)
+            end = value.size();
+        std::string_view item = value.substr(start, end - start);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+            item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+            item.remove_suffix(1);
+        if (item.empty())
+            throw ConfigError(show(value) + " has an empty value; use a, b, c");
+        if (std::find(out.begin(), out.end(), item) != out.end())
+            throw ConfigError(show(item) + " is listed twice");
+        out.emplace_back(item);
+        start = end + 1;
     }
-    throw ConfigError(show(value) +
-                      " is not a partitioning strategy; use range (list and hash are not "
-                      "supported yet)");
+    return out;
 }
 
 CutoverMode parse_cutover_mode(std::string_view value) {
@@ -299,8 +316,38 @@ CutoverMode parse_cutover_mode(std::string_view value) {
         return CutoverMode::Auto;
     if (v == "manual")
         return CutoverMode::Manual;
-    throw ConfigError(show(value) + " is not a cutover mode; use auto or manual");
+    if (v == "window")
+        return CutoverMode::Window;
+    throw ConfigError(show(value) + " is not a cutover mode; use auto, manual or window");
 }
+
+}  // namespace
+
+CutoverWindow parse_cutover_window(std::string_view text) {
+    auto minute_of = [&](std::string_view hhmm) {
+        if (hhmm.size() != 5 || hhmm[2] != ':' || !isdigit(static_cast<unsigned char>(hhmm[0])) ||
+            !isdigit(static_cast<unsigned char>(hhmm[1])) ||
+            !isdigit(static_cast<unsigned char>(hhmm[3])) ||
+            !isdigit(static_cast<unsigned char>(hhmm[4]))) {
+            throw ConfigError(show(text) + " is not a window; use HH:MM-HH:MM, e.g. 22:00-23:30");
+        }
+        int h = (hhmm[0] - '0') * 10 + (hhmm[1] - '0');
+        int m = (hhmm[3] - '0') * 10 + (hhmm[4] - '0');
+        if (h > 23 || m > 59)
+            throw ConfigError(show(text) + " has a time outside 00:00-23:59");
+        return h * 60 + m;
+    };
+    size_t dash = text.find('-');
+    if (dash == std::string_view::npos) {
+        throw ConfigError(show(text) + " is not a window; use HH:MM-HH:MM, e.g. 22:00-23:30");
+    }
+    CutoverWindow w{minute_of(trim(text.substr(0, dash))), minute_of(trim(text.substr(dash + 1)))};
+    if (w.start_minute == w.end_minute)
+        throw ConfigError(show(text) + " is an empty window");
+    return w;
+}
+
+namespace {
 
 // --- the key tables ----------------------------------------------------------
 
@@ -361,12 +408,17 @@ const KeySpec kPartitioningKeys[] = {
      .apply = [](JobConfig& c, const std::string& v) { c.column = parse_identifier(v); },
      .required = true,
      .identifier = true},
+    // Required for strategy = range (checked after all keys are read).
     {.name = "interval",
-     .apply = [](JobConfig& c, const std::string& v) { c.interval = parse_interval(v); },
-     .required = true},
+     .apply = [](JobConfig& c, const std::string& v) { c.interval = parse_interval(v); }},
     {.name = "premake", .apply = set_int<&JobConfig::premake, 0, 1000>},
     {.name = "default_partition",
      .apply = [](JobConfig& c, const std::string& v) { c.default_partition = parse_bool(v); }},
+    {.name = "widen_unique",
+     .apply = [](JobConfig& c, const std::string& v) { c.widen_unique = parse_bool(v); }},
+    {.name = "modulus", .apply = set_int<&JobConfig::modulus, 2, 1024>},
+    {.name = "values",
+     .apply = [](JobConfig& c, const std::string& v) { c.list_values = parse_list_values(v); }},
 };
 
 const KeySpec kCopyKeys[] = {
@@ -380,15 +432,58 @@ const KeySpec kCutoverKeys[] = {
     {.name = "max_lag_bytes", .apply = set_size<&JobConfig::max_lag_bytes, 0>},
     {.name = "max_attempts", .apply = set_int<&JobConfig::max_attempts, 1, 1000>},
     {.name = "barrier_timeout_ms", .apply = set_int<&JobConfig::barrier_timeout_ms, 100, 600000>},
+    {.name = "window",
+     .apply = [](JobConfig& c,
+                 const std::string& v) { c.cutover_window = parse_cutover_window(v); }},
+    {.name = "time_zone", .apply = [](JobConfig& c, const std::string& v) { c.time_zone = v; }},
+    {.name = "postpone_file",
+     .apply = [](JobConfig& c, const std::string& v) { c.postpone_file = v; }},
+    {.name = "reverse",
+     .apply = [](JobConfig& c, const std::string& v) { c.reverse = parse_bool(v); }},
+    {.name = "long_transaction_s", .apply = set_int<&JobConfig::long_transaction_s, 1, 86400>},
+    {.name = "cancel_blockers",
+     .apply = [](JobConfig& c, const std::string& v) { c.cancel_blockers = parse_bool(v); }},
 };
 
 const KeySpec kSafetyKeys[] = {
     {.name = "max_retained_wal", .apply = set_size<&JobConfig::max_retained_wal, 16 * kMiB>},
 };
 
+RetentionAction parse_retention_action(std::string_view value) {
+    std::string v = lower(value);
+    if (v == "detach")
+        return RetentionAction::Detach;
+    if (v == "archive")
+        return RetentionAction::Archive;
+    if (v == "drop")
+        return RetentionAction::Drop;
+    throw ConfigError(show(value) + " is not a retention action; use detach, archive or drop");
+}
+
+const KeySpec kVerifyKeys[] = {
+    {.name = "query",
+     .apply = [](JobConfig& c, const std::string& v) { c.verify_queries.push_back(v); },
+     .repeatable = true},
+    {.name = "analyze",
+     .apply = [](JobConfig& c, const std::string& v) { c.verify_analyze = parse_bool(v); }},
+    {.name = "rechecks", .apply = set_int<&JobConfig::verify_rechecks, 0, 100>},
+    {.name = "recheck_wait_ms", .apply = set_int<&JobConfig::verify_recheck_wait_ms, 0, 600000>},
+};
+
+const KeySpec kMaintainKeys[] = {
+    {.name = "retention", .apply = set_int<&JobConfig::retention, 0, 100000>},
+    {.name = "retention_action",
+     .apply = [](JobConfig& c,
+                 const std::string& v) { c.retention_action = parse_retention_action(v); }},
+    {.name = "archive_schema",
+     .apply = [](JobConfig& c, const std::string& v) { c.archive_schema = parse_identifier(v); },
+     .identifier = true},
+};
+
 const SectionSpec kSections[] = {
-    {"job", kJobKeys},   {"source", kSourceKeys},   {"partitioning", kPartitioningKeys},
-    {"copy", kCopyKeys}, {"cutover", kCutoverKeys}, {"safety", kSafetyKeys},
+    {"job", kJobKeys},       {"source", kSourceKeys},     {"partitioning", kPartitioningKeys},
+    {"copy", kCopyKeys},     {"cutover", kCutoverKeys},   {"safety", kSafetyKeys},
+    {"verify", kVerifyKeys}, {"maintain", kMaintainKeys},
 };
 
 const SectionSpec* find_section(std::string_view name) {
@@ -796,6 +891,24 @@ JobConfig parse_config_string(std::string_view text, const std::string& origin) 
         return it == st.first_line.end() ? origin + ": "
                                          : origin + ":" + std::to_string(it->second) + ": ";
     };
+    if (cfg.strategy == "range" && !st.first_line.contains("partitioning.interval")) {
+        throw ConfigError(origin +
+                          ": partitioning.interval: required key is missing; add \"interval = "
+                          "...\" under [partitioning]");
+    }
+    if (cfg.strategy == "hash" && cfg.modulus == 0) {
+        throw ConfigError(line_of("partitioning.strategy") +
+                          "partitioning.modulus: required when strategy = hash (2 to 1024)");
+    }
+    for (const char* key : {"interval", "modulus", "values"}) {
+        std::string q = std::string("partitioning.") + key;
+        bool belongs = (cfg.strategy == "range" && q == "partitioning.interval") ||
+                       (cfg.strategy == "hash" && q == "partitioning.modulus") ||
+                       (cfg.strategy == "list" && q == "partitioning.values");
+        if (st.first_line.contains(q) && !belongs) {
+            throw ConfigError(line_of(q) + q + ": not used with strategy = " + cfg.strategy);
+        }
+    }
     if (cfg.max_lag_bytes >= cfg.max_retained_wal) {
         std::string key = st.first_line.contains("cutover.max_lag_bytes")
                               ? "cutover.max_lag_bytes"
@@ -804,6 +917,10 @@ JobConfig parse_config_string(std::string_view text, const std::string& origin) 
                           format_size(cfg.max_lag_bytes) +
                           ") must be smaller than safety.max_retained_wal (" +
                           format_size(cfg.max_retained_wal) + ")");
+    }
+    if (cfg.cutover_mode == CutoverMode::Window && !cfg.cutover_window) {
+        throw ConfigError(line_of("cutover.mode") +
+                          "cutover.window: required when cutover.mode = window (HH:MM-HH:MM)");
     }
     if (cfg.shadow_name && *cfg.shadow_name == cfg.table.name) {
         throw ConfigError(line_of("source.shadow") +

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgshift {
 
@@ -89,7 +90,21 @@ PartitionInterval parse_interval(std::string_view text);
 /// fractions, unknown units and values above INT64_MAX.
 int64_t parse_size(std::string_view text);
 
-enum class CutoverMode { Auto, Manual };
+enum class CutoverMode { Auto, Manual, Window };
+
+/// What `maintain` does with partitions older than [maintain] retention.
+enum class RetentionAction { Detach, Archive, Drop };
+
+/// A daily cutover window in the configured time zone, minutes after midnight;
+/// end < start means the window spans midnight ("22:00-02:00").
+struct CutoverWindow {
+    int start_minute = 0;
+    int end_minute = 0;
+    bool operator==(const CutoverWindow&) const = default;
+};
+
+/// Parses "HH:MM-HH:MM"; throws ConfigError.
+CutoverWindow parse_cutover_window(std::string_view text);
 
 /// The default job name for a table: its (unqualified) name lower-cased, each
 /// byte outside [a-z0-9_] replaced by '_', cut to 40 characters.
@@ -104,21 +119,40 @@ struct JobConfig {
     QualifiedName table;  ///< required, key "table"
     std::optional<std::string> shadow_name;  ///< key "shadow"; default <table>__pgshift (caller)
     // [partitioning]
-    std::string strategy = "range";  ///< only "range" for now
+    std::string strategy = "range";  ///< "range", "list" or "hash"
     std::string column;              ///< required; partition key column, as parse_identifier
     PartitionInterval interval;      ///< required
     int premake = 4;                 ///< 0..1000
     bool default_partition = false;
+    /// Widen PRIMARY KEY / UNIQUE with the partition key (true), or refuse (exit 3).
+    bool widen_unique = true;
+    int modulus = 0;                       ///< strategy = hash: number of partitions, 2..1024
+    std::vector<std::string> list_values;  ///< strategy = list: "values"; empty = from the data
     // [copy]
     int copy_workers = 2;  ///< key "workers", 1..64
     // [cutover]
-    CutoverMode cutover_mode = CutoverMode::Auto;  ///< key "mode": auto|manual
-    int lock_timeout_ms = 500;                     ///< 1..60000
-    int64_t max_lag_bytes = 1 << 20;               ///< size, 0..(max_retained_wal - 1)
-    int max_attempts = 30;                         ///< 1..1000
-    int barrier_timeout_ms = 10000;                ///< 100..600000
+    CutoverMode cutover_mode = CutoverMode::Auto;  ///< key "mode": auto|manual|window
+    std::optional<CutoverWindow> cutover_window;   ///< key "window", required for mode window
+    std::string time_zone = "UTC";                 ///< key "time_zone", for the window
+    std::string postpone_file;        ///< key "postpone_file": cutover waits while it exists
+    bool reverse = true;              ///< key "reverse": stream new -> old after cutover (rollback)
+    int long_transaction_s = 5;       ///< key "long_transaction_s": report older lock holders
+    bool cancel_blockers = false;     ///< key "cancel_blockers": cancel those (never by default)
+    int lock_timeout_ms = 500;        ///< 1..60000
+    int64_t max_lag_bytes = 1 << 20;  ///< size, 0..(max_retained_wal - 1)
+    int max_attempts = 30;            ///< 1..1000
+    int barrier_timeout_ms = 10000;   ///< 100..600000
     // [safety]
     int64_t max_retained_wal = 2LL << 30;  ///< size, >= 16MB
+    // [verify]
+    std::vector<std::string> verify_queries;  ///< key "query", repeatable; hot queries to EXPLAIN
+    bool verify_analyze = false;              ///< key "analyze": EXPLAIN ANALYZE (rolled back)
+    int verify_rechecks = 3;                  ///< key "rechecks", 0..100
+    int verify_recheck_wait_ms = 2000;        ///< key "recheck_wait_ms", 0..600000
+    // [maintain]
+    int retention = 0;  ///< intervals of data to keep; 0 keeps everything
+    RetentionAction retention_action = RetentionAction::Detach;
+    std::string archive_schema = "pgshift_archive";  ///< as parse_identifier
 };
 
 /// Parses JOB.ini text; `origin` names it in error messages and becomes

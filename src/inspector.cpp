@@ -1,5 +1,7 @@
 #include "inspector.h"
 
+#include <algorithm>
+
 #include "job_names.h"
 
 namespace pgshift {
@@ -37,7 +39,9 @@ namespace {
 constexpr const char* kTableSql = R"SQL(
 SELECT c.oid, c.relkind, c.relreplident, c.relfilenode,
        GREATEST(c.reltuples, 0)::bigint, pg_relation_size(c.oid), pg_total_relation_size(c.oid),
-       c.relpages
+       c.relpages, quote_ident(pg_get_userbyid(c.relowner)),
+       pg_has_role(current_user, c.relowner, 'USAGE'), obj_description(c.oid, 'pg_class'),
+       array_to_string(c.reloptions, E'\x1f'), c.relrowsecurity, c.relforcerowsecurity
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = $1 AND c.relname = $2
 )SQL";
@@ -48,7 +52,15 @@ SELECT a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.atttypid, a.
        a.attidentity, a.attgenerated,
        CASE WHEN a.attgenerated <> '' THEN pg_get_expr(d.adbin, d.adrelid) END,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
-            THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
+            THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END,
+       CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END,
+       a.attcompression::text, COALESCE(a.attstattarget::int, -1),
+       col_description(a.attrelid, a.attnum),
+       (SELECT string_agg(x.privilege_type || E'\x1e' ||
+                          CASE WHEN x.grantee = 0 THEN 'PUBLIC'
+                               ELSE quote_ident(pg_get_userbyid(x.grantee)) END ||
+                          E'\x1e' || x.is_grantable::text, E'\x1f')
+          FROM aclexplode(a.attacl) x)
   FROM pg_attribute a
   JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -72,7 +84,8 @@ SELECT i.indexrelid, ic.relname, i.indisprimary, i.indisunique, i.indisreplident
        (SELECT string_agg(a.attname, E'\x1f' ORDER BY k.ord)
           FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY AS k(attnum, ord)
           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum),
-       con.conname
+       con.conname, pg_get_constraintdef(con.oid), i.indisexclusion,
+       obj_description(i.indexrelid, 'pg_class'), obj_description(con.oid, 'pg_constraint')
   FROM pg_index i
   JOIN pg_class ic ON ic.oid = i.indexrelid
   JOIN pg_class c ON c.oid = i.indrelid
@@ -81,6 +94,102 @@ SELECT i.indexrelid, ic.relname, i.indisprimary, i.indisunique, i.indisreplident
        AND con.contype IN ('p', 'u')
  WHERE i.indrelid = $1
  ORDER BY i.indisprimary DESC, ic.relname
+)SQL";
+
+// Referencing columns (conkey) and referenced columns (confkey) by name,
+// unit-separated; the actions are rebuilt so the FOREIGN KEY text can name
+// its referenced table explicitly.
+constexpr const char* kConstraintSelect = R"SQL(
+SELECT con.conname, con.contype, pg_get_constraintdef(con.oid), con.convalidated,
+       con.connoinherit, obj_description(con.oid, 'pg_constraint'), tn.nspname, tc.relname,
+       tc.relkind = 'p',
+       (SELECT string_agg(a.attname, E'\x1f' ORDER BY k.ord)
+          FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum),
+       (SELECT string_agg(a.attname, E'\x1f' ORDER BY k.ord)
+          FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum),
+       CASE con.confmatchtype WHEN 'f' THEN ' MATCH FULL' ELSE '' END
+       || ' ON UPDATE ' || CASE con.confupdtype WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
+                          WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' ELSE 'NO ACTION' END
+       || ' ON DELETE ' || CASE con.confdeltype WHEN 'r' THEN 'RESTRICT' WHEN 'c' THEN 'CASCADE'
+                          WHEN 'n' THEN 'SET NULL' WHEN 'd' THEN 'SET DEFAULT' ELSE 'NO ACTION' END
+       || CASE WHEN con.condeferrable THEN ' DEFERRABLE' ELSE '' END
+       || CASE WHEN con.condeferred THEN ' INITIALLY DEFERRED' ELSE '' END
+  FROM pg_constraint con
+)SQL";
+
+// Outgoing: the other table is the referenced one.
+constexpr const char* kOutgoingFrom = R"SQL(
+  LEFT JOIN pg_class tc ON tc.oid = con.confrelid
+  LEFT JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+ WHERE con.conrelid = $1 AND con.contype IN ('c', 'f', 'x')
+ ORDER BY con.conname
+)SQL";
+
+// Incoming: the other table is the referencing one (self-references are outgoing).
+constexpr const char* kIncomingFrom = R"SQL(
+  JOIN pg_class tc ON tc.oid = con.conrelid
+  JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+ WHERE con.confrelid = $1 AND con.conrelid <> $1 AND con.contype = 'f' AND con.conparentid = 0
+ ORDER BY tn.nspname, tc.relname, con.conname
+)SQL";
+
+constexpr const char* kTriggersSql = R"SQL(
+SELECT t.tgname, pg_get_triggerdef(t.oid), t.tgenabled, obj_description(t.oid, 'pg_trigger')
+  FROM pg_trigger t WHERE t.tgrelid = $1 AND NOT t.tgisinternal ORDER BY t.tgname
+)SQL";
+
+constexpr const char* kPoliciesSql = R"SQL(
+SELECT p.polname, p.polpermissive,
+       CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                     WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+       (SELECT string_agg(CASE WHEN u.r = 0 THEN 'PUBLIC'
+                               ELSE quote_ident(pg_get_userbyid(u.r)) END, ', ' ORDER BY u.ord)
+          FROM unnest(p.polroles) WITH ORDINALITY AS u(r, ord)),
+       pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+  FROM pg_policy p WHERE p.polrelid = $1 ORDER BY p.polname
+)SQL";
+
+// The owner's own privileges come with ownership; only other grantees are listed.
+constexpr const char* kGrantsSql = R"SQL(
+SELECT x.privilege_type,
+       CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(x.grantee)) END,
+       x.is_grantable
+  FROM pg_class c, aclexplode(c.relacl) x
+ WHERE c.oid = $1 AND x.grantee <> c.relowner
+ ORDER BY 2, 1
+)SQL";
+
+constexpr const char* kViewsSql = R"SQL(
+SELECT DISTINCT v.oid, vn.nspname, v.relname, v.relkind, pg_get_viewdef(v.oid),
+       array_to_string(v.reloptions, E'\x1f')
+  FROM pg_depend d
+  JOIN pg_rewrite r ON r.oid = d.objid
+  JOIN pg_class v ON v.oid = r.ev_class
+  JOIN pg_namespace vn ON vn.oid = v.relnamespace
+ WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+   AND d.refobjid = $1 AND v.oid <> $1
+ ORDER BY v.oid
+)SQL";
+
+// prqual / prattrs exist from PostgreSQL 15 on; to_jsonb reads them when present.
+constexpr const char* kPublicationsSql = R"SQL(
+SELECT p.pubname, (to_jsonb(pr) ->> 'prqual') IS NOT NULL OR (to_jsonb(pr) ->> 'prattrs') IS NOT NULL
+  FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+ WHERE pr.prrelid = $1 AND p.pubname <> $2
+ ORDER BY p.pubname
+)SQL";
+
+constexpr const char* kMiscSql = R"SQL(
+SELECT 's', quote_ident(n.nspname) || '.' || quote_ident(s.stxname)
+  FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE s.stxrelid = $1
+UNION ALL
+SELECT 'r', quote_ident(rulename) FROM pg_rewrite WHERE ev_class = $1 AND rulename <> '_RETURN'
+UNION ALL
+SELECT 'i', inhparent::regclass::text FROM pg_inherits WHERE inhrelid = $1
+UNION ALL
+SELECT 'i', inhrelid::regclass::text FROM pg_inherits WHERE inhparent = $1
 )SQL";
 
 constexpr const char* kSequencesSql = R"SQL(
@@ -124,6 +233,20 @@ void load_columns(pg::Connection& conn, TableInfo& t) {
         c.generated = gen.empty() ? 0 : gen[0];
         c.generation_expr = r.opt(i, 8);
         c.collation = r.opt(i, 9);
+        if (!r.is_null(i, 10))
+            c.storage = r.view(i, 10)[0];
+        auto comp = r.view(i, 11);
+        c.compression = comp.empty() ? 0 : comp[0];
+        c.stattarget = static_cast<int>(r.i64(i, 12));
+        c.comment = r.opt(i, 13);
+        if (!r.is_null(i, 14)) {
+            for (const auto& g : split_unit_separated(r.view(i, 14))) {
+                auto a = g.find('\x1e');
+                auto b = g.rfind('\x1e');
+                c.grants.push_back(
+                    {g.substr(0, a), g.substr(a + 1, b - a - 1), g.substr(b + 1) == "true"});
+            }
+        }
         t.columns.push_back(std::move(c));
     }
 }
@@ -144,6 +267,10 @@ void load_indexes(pg::Connection& conn, TableInfo& t) {
             x.key_columns = split_unit_separated(r.view(i, 8));
         }
         x.constraint_name = r.opt(i, 9);
+        x.constraint_def = r.opt(i, 10);
+        x.exclusion = r.boolean(i, 11);
+        x.comment = r.opt(i, 12);
+        x.constraint_comment = r.opt(i, 13);
         t.indexes.push_back(std::move(x));
     }
 }
@@ -155,9 +282,67 @@ void load_sequences(pg::Connection& conn, TableInfo& t) {
     }
 }
 
+std::vector<ConstraintInfo> load_constraints(pg::Connection& conn, const char* from,
+                                             const TableInfo& t) {
+    std::vector<ConstraintInfo> out;
+    auto r = conn.exec_params(std::string(kConstraintSelect) + from, {std::to_string(t.oid)});
+    for (int i = 0; i < r.rows(); ++i) {
+        ConstraintInfo c;
+        c.name = r.str(i, 0);
+        c.type = r.view(i, 1)[0];
+        c.definition = r.str(i, 2);
+        c.validated = r.boolean(i, 3);
+        c.no_inherit = r.boolean(i, 4);
+        c.comment = r.opt(i, 5);
+        if (c.type == 'f') {
+            c.table = {r.str(i, 6), r.str(i, 7)};
+            c.table_partitioned = r.boolean(i, 8);
+            c.columns = split_unit_separated(r.view(i, 9));
+            c.ref_columns = split_unit_separated(r.view(i, 10));
+            c.actions = r.str(i, 11);
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+void load_objects(pg::Connection& conn, TableInfo& t, const std::string& job_publication) {
+    std::string oid = std::to_string(t.oid);
+    t.constraints = load_constraints(conn, kOutgoingFrom, t);
+    t.incoming_fks = load_constraints(conn, kIncomingFrom, t);
+    auto r = conn.exec_params(kTriggersSql, {oid});
+    for (int i = 0; i < r.rows(); ++i)
+        t.triggers.push_back({r.str(i, 0), r.str(i, 1), r.view(i, 2)[0], r.opt(i, 3)});
+    r = conn.exec_params(kPoliciesSql, {oid});
+    for (int i = 0; i < r.rows(); ++i) {
+        t.policies.push_back({r.str(i, 0), r.boolean(i, 1), r.str(i, 2),
+                              r.is_null(i, 3) ? "PUBLIC" : r.str(i, 3), r.opt(i, 4), r.opt(i, 5)});
+    }
+    r = conn.exec_params(kGrantsSql, {oid});
+    for (int i = 0; i < r.rows(); ++i)
+        t.grants.push_back({r.str(i, 0), r.str(i, 1), r.boolean(i, 2)});
+    r = conn.exec_params(kViewsSql, {oid});
+    for (int i = 0; i < r.rows(); ++i) {
+        DependentView v{{r.str(i, 1), r.str(i, 2)}, r.view(i, 3)[0], r.str(i, 4), {}};
+        if (!r.is_null(i, 5))
+            v.options = split_unit_separated(r.view(i, 5));
+        t.views.push_back(std::move(v));
+    }
+    r = conn.exec_params(kPublicationsSql, {oid, job_publication});
+    for (int i = 0; i < r.rows(); ++i)
+        t.publications.push_back({r.str(i, 0), r.boolean(i, 1)});
+    r = conn.exec_params(kMiscSql, {oid});
+    for (int i = 0; i < r.rows(); ++i) {
+        char kind = r.view(i, 0)[0];
+        auto& list = kind == 's' ? t.statistics : kind == 'r' ? t.rules : t.inheritance;
+        list.push_back(r.str(i, 1));
+    }
+}
+
 }  // namespace
 
-std::optional<TableInfo> inspect_table(pg::Connection& conn, const QualifiedName& table) {
+std::optional<TableInfo> inspect_table(pg::Connection& conn, const QualifiedName& table,
+                                       const std::string& job_publication) {
     auto r = conn.exec_params(kTableSql, {table.schema, table.name});
     if (r.rows() == 0)
         return std::nullopt;
@@ -171,9 +356,17 @@ std::optional<TableInfo> inspect_table(pg::Connection& conn, const QualifiedName
     t.heap_bytes = r.i64(0, 5);
     t.total_bytes = r.i64(0, 6);
     t.heap_pages = r.i64(0, 7);
+    t.owner = r.str(0, 8);
+    t.owner_assumable = r.boolean(0, 9);
+    t.comment = r.opt(0, 10);
+    if (!r.is_null(0, 11))
+        t.reloptions = split_unit_separated(r.view(0, 11));
+    t.rls_enabled = r.boolean(0, 12);
+    t.rls_forced = r.boolean(0, 13);
     load_columns(conn, t);
     load_indexes(conn, t);
     load_sequences(conn, t);
+    load_objects(conn, t, job_publication);
     return t;
 }
 
@@ -356,6 +549,32 @@ void check_partition_column(pg::Connection& conn, const JobConfig& cfg, const Ta
                                 "set [partitioning] column to one of the table's columns"));
         return;
     }
+    if (cfg.strategy != "range") {
+        if (c->generated) {
+            p.checks.push_back(fail(name, "column \"" + c->name + "\" is a generated column",
+                                    "partition by a stored, non-generated column"));
+            return;
+        }
+        if (!c->not_null && (t.primary_key() || t.identity_index())) {
+            auto r = conn.exec("SELECT EXISTS (SELECT 1 FROM " + tbl + " WHERE " +
+                               conn.ident(c->name) + " IS NULL)");
+            if (r.boolean(0, 0)) {
+                p.checks.push_back(fail(name,
+                                        "column \"" + c->name +
+                                            "\" has NULL values but becomes part of the "
+                                            "widened primary key",
+                                        "set them, then ALTER TABLE " + tbl + " ALTER COLUMN " +
+                                            conn.ident(c->name) + " SET NOT NULL;"));
+                return;
+            }
+        }
+        p.checks.push_back(
+            pass(name, "\"" + c->name + "\" " + c->type + ", " +
+                           (cfg.strategy == "hash" ? "HASH, modulus " + std::to_string(cfg.modulus)
+                                                   : std::string("LIST, one partition per value "
+                                                                 "and a DEFAULT partition"))));
+        return;
+    }
     if (cfg.interval.is_integer && !is_integer_type(c->type_oid)) {
         p.checks.push_back(fail(
             name,
@@ -451,6 +670,162 @@ void check_wal_headroom(pg::Connection& conn, const JobConfig& cfg, Preflight& p
     }
 }
 
+bool has_column(const std::vector<std::string>& v, const std::string& c) {
+    return std::find(v.begin(), v.end(), c) != v.end();
+}
+
+std::string join_names(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v)
+        out += (out.empty() ? "" : ", ") + x;
+    return out;
+}
+
+/// Same rule as shadow_ddl's referenceable_after_widening (kept here so the
+/// inspector does not depend on the DDL generator).
+bool referenceable(const TableInfo& t, const std::string& key, std::vector<std::string> ref) {
+    std::sort(ref.begin(), ref.end());
+    for (const auto& i : t.indexes) {
+        if (!i.unique || i.partial || i.has_expressions || i.exclusion || i.key_columns.empty())
+            continue;
+        auto cols = i.key_columns;
+        if (!has_column(cols, key))
+            cols.push_back(key);
+        std::sort(cols.begin(), cols.end());
+        if (cols == ref)
+            return true;
+    }
+    return false;
+}
+
+/// Objects of the table that the shadow must carry, or cannot.
+void check_objects(pg::Connection& conn, const JobConfig& cfg, const TableInfo& t, Preflight& p) {
+    std::string tbl = conn.qualified(t.name.schema, t.name.name);
+    std::string key = conn.ident(cfg.column);
+    // Unique keys that lack the partition column.
+    std::vector<std::string> narrow;
+    for (const auto& i : t.indexes) {
+        if (i.unique && !has_column(i.key_columns, cfg.column))
+            narrow.push_back(i.name);
+    }
+    if (!narrow.empty() && !cfg.widen_unique) {
+        p.checks.push_back(
+            fail("unique keys",
+                 "primary key / unique index(es) " + join_names(narrow) +
+                     " lack the partition column " + key +
+                     "; a partitioned table cannot enforce them, and [partitioning] "
+                     "widen_unique = false forbids widening them",
+                 "set [partitioning] widen_unique = true to accept (..., " + key +
+                     ") keys (uniqueness per partition key value), or partition by a column those "
+                     "keys contain"));
+    } else if (!narrow.empty()) {
+        p.checks.push_back(pass("unique keys", join_names(narrow) + " widened with " + key +
+                                                   " (widen_unique = true; see Notes)"));
+    } else {
+        p.checks.push_back(pass("unique keys", "every unique key contains " + key));
+    }
+    // Foreign keys that would reference the widened keys.
+    auto fk_refusal = [&](const ConstraintInfo& fk, const std::string& child) {
+        p.checks.push_back(
+            fail("foreign key " + fk.name,
+                 child + " references (" + join_names(fk.ref_columns) + ") of " + tbl +
+                     "; on the partitioned table every unique key contains " + key +
+                     ", and a foreign key must reference a whole unique key",
+                 "add " + key + " to " + child + " (same type, filled from " + tbl +
+                     ") and make the foreign key reference (" + join_names(fk.ref_columns) + ", " +
+                     key + ") through a UNIQUE (" + join_names(fk.ref_columns) + ", " + key +
+                     ") on " + tbl + "; or drop it before the conversion: ALTER TABLE " + child +
+                     " DROP CONSTRAINT " + conn.ident(fk.name) + ";"));
+    };
+    for (const auto& fk : t.incoming_fks) {
+        std::string child = conn.qualified(fk.table.schema, fk.table.name);
+        if (!referenceable(t, cfg.column, fk.ref_columns)) {
+            fk_refusal(fk, child);
+        } else if (fk.table_partitioned) {
+            p.checks.push_back(warn("foreign key " + fk.name,
+                                    child +
+                                        " is partitioned, so the foreign key is re-added "
+                                        "VALID in the cutover transaction, which checks "
+                                        "every row of " +
+                                        child + " under the lock",
+                                    "drop it before the conversion and add it afterwards"));
+        } else {
+            p.checks.push_back(pass("foreign key " + fk.name,
+                                    child + " -> re-pointed at the new table at cutover"));
+        }
+    }
+    for (const auto& c : t.constraints) {
+        if (c.type == 'f' && c.table == t.name && !referenceable(t, cfg.column, c.ref_columns)) {
+            fk_refusal(c, tbl);
+        } else if (c.type == 'f' && !c.validated) {
+            p.checks.push_back(warn("foreign key " + c.name,
+                                    "NOT VALID on the source: added NOT VALID to each partition "
+                                    "at cutover, not on the partitioned table itself",
+                                    "ALTER TABLE " + tbl + " VALIDATE CONSTRAINT " +
+                                        conn.ident(c.name) + "; before the conversion"));
+        } else if (c.type == 'c' && c.no_inherit) {
+            p.checks.push_back(warn("check " + c.name,
+                                    "NO INHERIT constraints cannot exist on a partitioned table; "
+                                    "it is not carried",
+                                    "drop NO INHERIT, or add it to the partitions by hand"));
+        } else if (c.type == 'x') {
+            p.checks.push_back(warn("exclusion " + c.name,
+                                    "exclusion constraints are not supported on partitioned "
+                                    "tables; only its index is carried, as a plain index",
+                                    "enforce it per partition: ALTER TABLE <partition> ADD "
+                                    "CONSTRAINT ... " +
+                                        c.definition));
+        }
+    }
+    if (t.replident == 'i' && t.identity_index() && t.identity_index()->partial) {
+        p.checks.push_back(fail("replica identity index", "the identity index is partial",
+                                "use REPLICA IDENTITY FULL"));
+    }
+    for (const auto& v : t.views) {
+        if (v.relkind == 'm') {
+            std::string mv = conn.qualified(v.name.schema, v.name.name);
+            p.checks.push_back(warn("materialized view " + v.name.display(),
+                                    "it would keep reading the old table after the cutover",
+                                    "after the cutover: DROP MATERIALIZED VIEW " + mv +
+                                        "; CREATE MATERIALIZED VIEW " + mv + " AS " +
+                                        v.definition));
+        }
+    }
+    for (const auto& pub : t.publications) {
+        if (pub.filtered) {
+            p.checks.push_back(warn("publication " + pub.name,
+                                    "it publishes the table with a row filter or column list, "
+                                    "which pgshift does not carry",
+                                    "after the cutover: ALTER PUBLICATION " + conn.ident(pub.name) +
+                                        " ADD TABLE " + tbl + " WHERE (...) / (columns)"));
+        }
+    }
+    if (!t.statistics.empty()) {
+        p.checks.push_back(
+            warn("extended statistics", join_names(t.statistics) + " are not carried",
+                 "CREATE STATISTICS ... ON ... FROM " + tbl + " again after the cutover"));
+    }
+    if (!t.rules.empty()) {
+        p.checks.push_back(warn(
+            "rules", "rewrite rule(s) " + join_names(t.rules) + " on the table are not carried",
+            "CREATE RULE ... ON " + tbl + " again after the cutover"));
+    }
+    if (!t.inheritance.empty()) {
+        p.checks.push_back(
+            fail("inheritance",
+                 tbl + " takes part in table inheritance with " + join_names(t.inheritance),
+                 "a partitioned table cannot inherit or be inherited; remove the "
+                 "inheritance (ALTER TABLE ... NO INHERIT) first"));
+    }
+    if (!t.owner_assumable) {
+        p.checks.push_back(warn("owner", "the job's role cannot give the new table to " + t.owner,
+                                "after the cutover, as " + t.owner +
+                                    " or a superuser: ALTER "
+                                    "TABLE " +
+                                    tbl + " OWNER TO " + t.owner + "; (and each partition)"));
+    }
+}
+
 }  // namespace
 
 Preflight run_preflight(pg::Connection& conn, const JobConfig& cfg, bool resuming) {
@@ -458,7 +833,7 @@ Preflight run_preflight(pg::Connection& conn, const JobConfig& cfg, bool resumin
     check_server(conn, p);
     if (p.failed())
         return p;
-    p.table = inspect_table(conn, cfg.table);
+    p.table = inspect_table(conn, cfg.table, JobNames::from(cfg, conn.database()).publication);
     if (!p.table) {
         p.checks.push_back(fail("source table", cfg.table.display() + " does not exist",
                                 "check [source] table (schema.name; quote mixed-case names)"));
@@ -477,6 +852,8 @@ Preflight run_preflight(pg::Connection& conn, const JobConfig& cfg, bool resumin
                                  " rows, " + std::to_string(p.table->total_bytes >> 20) + " MB"));
     check_replica_identity(conn, *p.table, p);
     check_partition_column(conn, cfg, *p.table, p);
+    if (p.table->column(cfg.column))
+        check_objects(conn, cfg, *p.table, p);
     if (!resuming)
         check_job_objects(conn, cfg, p);
     check_wal_headroom(conn, cfg, p);

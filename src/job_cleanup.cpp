@@ -1,5 +1,7 @@
 #include "job_cleanup.h"
 
+#include "job_state.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -38,14 +40,50 @@ void drop_slot(pg::Connection& conn, const std::string& slot) {
 
 }  // namespace
 
+void drop_stream_objects(pg::Connection& conn, const std::string& slot,
+                         const std::string& publication) {
+    drop_slot(conn, slot);
+    conn.exec("DROP PUBLICATION IF EXISTS " + conn.ident(publication));
+}
+
+void drop_origin(pg::Connection& conn, const std::string& origin) {
+    auto r = pg::retry_while_in_use([&] {
+        return conn.exec_params(
+            "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin"
+            " WHERE roname = $1",
+            {origin});
+    });
+    if (r.rows() > 0)
+        spdlog::info("dropped replication origin {}", origin);
+}
+
+void finalize_job(pg::Connection& conn, const JobNames& names, JobState& state, bool drop_old,
+                  int lock_timeout_ms) {
+    drop_job_objects(conn, names, false);
+    if (drop_old) {
+        conn.exec("SET lock_timeout = " + std::to_string(lock_timeout_ms));
+        for (int attempt = 1;; ++attempt) {
+            try {
+                conn.exec("DROP TABLE IF EXISTS " +
+                          conn.qualified(names.old.schema, names.old.name));
+                break;
+            } catch (const pg::PgError& e) {
+                if (!e.is_lock_timeout() || attempt >= 30)
+                    throw;
+                std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+            }
+        }
+        conn.exec("RESET lock_timeout");
+        spdlog::info("finalize: dropped the old table {}", names.old.display());
+    }
+    state.set_phase(Phase::Done);
+}
+
 void drop_job_objects(pg::Connection& conn, const JobNames& names, bool drop_shadow) {
-    drop_slot(conn, names.slot);
-    conn.exec("DROP PUBLICATION IF EXISTS " + conn.ident(names.publication));
-    auto origin = conn.exec_params(
-        "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1",
-        {names.origin});
-    if (origin.rows() > 0)
-        spdlog::info("dropped replication origin {}", names.origin);
+    drop_stream_objects(conn, names.slot, names.publication);
+    drop_stream_objects(conn, names.reverse_slot, names.reverse_publication);
+    drop_origin(conn, names.origin);
+    drop_origin(conn, names.reverse_origin);
     if (!drop_shadow)
         return;
     auto kind = conn.exec_params(

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "job_names.h"
+#include "job_state.h"
 #include "pg/connection.h"
 
 namespace pgshift {
@@ -12,9 +13,22 @@ namespace pgshift {
 /// application_name "pgshift/<job>"), including a walsender holding the slot.
 void terminate_job_sessions(pg::Connection& conn, const std::string& application_name);
 
-/// Drops the slot (terminating a walsender that holds it), the publication
-/// and the origin. Drops the shadow table only when drop_shadow is true and
-/// it is still the partitioned shadow (never the live table).
+/// Drops one stream's slot (terminating a walsender that holds it) and
+/// publication, whichever exist.
+void drop_stream_objects(pg::Connection& conn, const std::string& slot,
+                         const std::string& publication);
+
+/// Drops a replication origin if it exists (waiting while a session that is
+/// going away still holds it).
+void drop_origin(pg::Connection& conn, const std::string& origin);
+
+/// `finalize`: drops both streams' objects, the old table when asked (under
+/// lock_timeout, retried), and marks the job done.
+void finalize_job(pg::Connection& conn, const JobNames& names, JobState& state, bool drop_old,
+                  int lock_timeout_ms);
+
+/// Drops both streams' objects. Drops the shadow table only when drop_shadow
+/// is true and it is still the partitioned shadow (never the live table).
 void drop_job_objects(pg::Connection& conn, const JobNames& names, bool drop_shadow);
 
 }  // namespace pgshift

@@ -32,6 +32,9 @@ JobNames JobNames::from(const JobConfig& cfg, const std::string& database) {
     n.slot = "pgshift_" + cfg.job_name + db_hash;
     n.publication = "pgshift_" + cfg.job_name;
     n.origin = n.slot;
+    n.reverse_slot = n.slot + "_r";
+    n.reverse_publication = n.publication + "_r";
+    n.reverse_origin = n.reverse_slot;
     return n;
 }
 

@@ -23,6 +23,11 @@ struct JobNames {
     std::string slot;      ///< logical replication slot (forward stream); cluster-wide name
     std::string publication;
     std::string origin;  ///< replication origin recording applied progress; cluster-wide name
+    /// The reverse stream (new table -> old table after cutover): its own slot,
+    /// publication (publish_via_partition_root) and origin.
+    std::string reverse_slot;
+    std::string reverse_publication;
+    std::string reverse_origin;
 
     /// Slots and origins are cluster-wide objects while jobs are per database,
     /// so their names carry a hash of the database name: the same job name in

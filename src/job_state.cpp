@@ -6,8 +6,8 @@ namespace pgshift {
 
 namespace {
 
-constexpr std::array<const char*, 8> kPhaseNames{"prepare", "copy",   "index",    "sync",
-                                                 "done",    "failed", "aborting", "aborted"};
+constexpr std::array<const char*, 9> kPhaseNames{"prepare", "copy",     "index",   "sync",   "done",
+                                                 "failed",  "aborting", "aborted", "reverse"};
 
 constexpr const char* kSchemaSql = R"SQL(
 CREATE SCHEMA IF NOT EXISTS pgshift;
@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS pgshift.jobs (
     started_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS rollback_requested boolean NOT NULL DEFAULT false;
+ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS finalize_requested boolean NOT NULL DEFAULT false;
+ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS drop_old boolean NOT NULL DEFAULT false;
+ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS swaps int NOT NULL DEFAULT 0;
+ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS swap_spec text NOT NULL DEFAULT '';
 COMMENT ON TABLE pgshift.jobs IS 'pgshift job state: one row per conversion job';
 )SQL";
 
@@ -61,7 +66,8 @@ std::optional<JobRecord> JobState::load() {
         "SELECT phase, source_table, shadow_table, slot_name, coalesce(consistent_point, '0/0'),"
         "       rows_copied, rows_estimated, changes_applied, coalesce(applied_lsn, '0/0'),"
         "       lag_bytes, lag_seconds, peak_lag_bytes, last_lock_ms, lock_attempts, last_error,"
-        "       cutover_requested, started_at, updated_at"
+        "       cutover_requested, started_at, updated_at, rollback_requested,"
+        "       finalize_requested, drop_old, swaps, swap_spec"
         "  FROM pgshift.jobs WHERE job_name = $1",
         {job_});
     if (r.rows() == 0)
@@ -87,6 +93,11 @@ std::optional<JobRecord> JobState::load() {
     j.cutover_requested = r.boolean(0, 15);
     j.started_at = r.str(0, 16);
     j.updated_at = r.str(0, 17);
+    j.rollback_requested = r.boolean(0, 18);
+    j.finalize_requested = r.boolean(0, 19);
+    j.drop_old = r.boolean(0, 20);
+    j.swaps = static_cast<int>(r.i64(0, 21));
+    j.swap_spec = r.str(0, 22);
     return j;
 }
 
@@ -100,7 +111,9 @@ void JobState::create(const std::string& source, const std::string& shadow, cons
         "   shadow_table = $3, slot_name = $4, rows_estimated = $5, consistent_point = NULL,"
         "   rows_copied = 0, changes_applied = 0, applied_lsn = NULL, lag_bytes = 0,"
         "   lag_seconds = 0, peak_lag_bytes = 0, last_lock_ms = NULL, lock_attempts = 0,"
-        "   last_error = '', cutover_requested = false, started_at = now(), updated_at = now()",
+        "   last_error = '', cutover_requested = false, rollback_requested = false,"
+        "   finalize_requested = false, drop_old = false, swaps = 0, started_at = now(),"
+        "   updated_at = now()",
         {job_, source, shadow, slot, std::to_string(rows_estimated)});
 }
 
@@ -112,6 +125,10 @@ void JobState::set_phase(Phase p) {
 void JobState::set_consistent_point(Lsn lsn) {
     conn_.exec_params("UPDATE pgshift.jobs SET consistent_point = $2 WHERE job_name = $1",
                       {job_, lsn.str()});
+}
+
+void JobState::set_swap_spec(const std::string& json) {
+    conn_.exec_params("UPDATE pgshift.jobs SET swap_spec = $2 WHERE job_name = $1", {job_, json});
 }
 
 void JobState::update_counters(const JobCounters& c) {
@@ -142,8 +159,21 @@ void JobState::request_cutover() {
                       {job_});
 }
 
-std::string JobState::done_sql() const {
-    return "UPDATE pgshift.jobs SET phase = 'done', updated_at = now() WHERE job_name = " +
+void JobState::request_rollback() {
+    conn_.exec_params("UPDATE pgshift.jobs SET rollback_requested = true WHERE job_name = $1",
+                      {job_});
+}
+
+void JobState::request_finalize(bool drop_old) {
+    conn_.exec_params(
+        "UPDATE pgshift.jobs SET finalize_requested = true, drop_old = $2 WHERE job_name = $1",
+        {job_, drop_old ? "true" : "false"});
+}
+
+std::string JobState::swap_sql(Phase phase) const {
+    return std::string("UPDATE pgshift.jobs SET phase = '") + to_string(phase) +
+           "', swaps = swaps + 1, cutover_requested = false, rollback_requested = false,"
+           " updated_at = now() WHERE job_name = " +
            conn_.literal(job_);
 }
 

@@ -12,7 +12,10 @@
 
 namespace pgshift {
 
-enum class Phase { Prepare, Copy, Index, Sync, Done, Failed, Aborting, Aborted };
+/// Sync: streaming source -> shadow (before cutover, or again after a
+/// rollback). Reverse: cut over; streaming new -> old so that a rollback loses
+/// nothing. Done: finished (finalized, or cut over without a reverse stream).
+enum class Phase { Prepare, Copy, Index, Sync, Done, Failed, Aborting, Aborted, Reverse };
 
 const char* to_string(Phase p);
 std::optional<Phase> phase_from_string(const std::string& s);
@@ -35,6 +38,11 @@ struct JobRecord {
     int lock_attempts = 0;
     std::string last_error;
     bool cutover_requested = false;
+    bool rollback_requested = false;
+    bool finalize_requested = false;
+    bool drop_old = false;
+    int swaps = 0;          ///< completed cutovers plus rollbacks
+    std::string swap_spec;  ///< SwapSpec JSON, set before the shadow is created
     std::string started_at;
     std::string updated_at;
 };
@@ -61,12 +69,16 @@ class JobState {
                 int64_t rows_estimated);
     void set_phase(Phase p);
     void set_consistent_point(Lsn lsn);
+    void set_swap_spec(const std::string& json);
     void update_counters(const JobCounters& c);
     void set_error(const std::string& message);
     void record_cutover(double lock_ms, int attempts);
     void request_cutover();
-    /// SQL (no trailing semicolon) that marks the job done; run inside the swap.
-    std::string done_sql() const;
+    void request_rollback();
+    void request_finalize(bool drop_old);
+    /// SQL (no trailing semicolon) that moves the job to `phase`, counts the
+    /// swap and clears the requests; run inside the swap transaction.
+    std::string swap_sql(Phase phase) const;
 
   private:
     pg::Connection& conn_;

@@ -53,9 +53,19 @@ int main(int argc, char** argv) {
     status->add_flag("--json", json, "machine-readable output");
     auto* abort = add("abort", "before cutover: drop shadow, slot, publication and origin");
     auto* cutover = add("cutover", "ask a running job to cut over now");
-    for (const char* reserved : {"rollback", "finalize", "verify", "maintain", "partitions"}) {
-        add(reserved, "(not available yet)");
-    }
+    auto* verify =
+        add("verify", "compare old and new tables; check partition pruning of hot queries");
+    verify->add_flag("--json", json, "machine-readable output");
+    auto* maintain =
+        add("maintain", "premake partitions, empty DEFAULT, apply retention (cron-safe)");
+    bool dry_run = false;
+    maintain->add_flag("--dry-run", dry_run, "print what would be done; change nothing");
+    auto* partitions = add("partitions", "partitions with bounds, estimated rows and sizes");
+    partitions->add_flag("--json", json, "machine-readable output");
+    auto* rollback = add("rollback", "after cutover: swap back to the old table, losing nothing");
+    auto* finalize = add("finalize", "after cutover: end the job (slots, publications, origins)");
+    bool drop_old = false;
+    finalize->add_flag("--drop-old", drop_old, "also drop the old table");
 
     try {
         app.parse(argc, argv);
@@ -83,6 +93,16 @@ int main(int argc, char** argv) {
             return pgshift::abort_command(cfg);
         if (*cutover)
             return pgshift::cutover_command(cfg);
+        if (*rollback)
+            return pgshift::rollback_command(cfg);
+        if (*finalize)
+            return pgshift::finalize_command(cfg, drop_old);
+        if (*verify)
+            return pgshift::verify_command(cfg, json);
+        if (*maintain)
+            return pgshift::maintain_command(cfg, dry_run);
+        if (*partitions)
+            return pgshift::partitions_command(cfg, json);
         std::fprintf(stderr, "pgshift %s: not available in this version yet\n",
                      app.get_subcommands().front()->get_name().c_str());
         return pgshift::kExitUsage;

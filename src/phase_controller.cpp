@@ -27,6 +27,24 @@ std::string job_application_name(const JobConfig& cfg) {
 }
 
 ShadowPlan make_shadow_plan(pg::Connection& conn, const JobConfig& cfg, const TableInfo& table) {
+    JobNames names = JobNames::from(cfg, conn.database());
+    if (cfg.strategy == "hash") {
+        return plan_shadow(table, cfg, names, compute_hash_partitions(table.name.name, cfg.modulus));
+    }
+    if (cfg.strategy == "list") {
+        std::vector<std::optional<std::string>> values(cfg.list_values.begin(),
+                                                       cfg.list_values.end());
+        if (values.empty()) {
+            // The data's distinct values (an index on the column serves it).
+            auto r = conn.exec("SELECT DISTINCT " + conn.ident(cfg.column) + "::text FROM " +
+                               conn.qualified(table.name.schema, table.name.name) +
+                               " ORDER BY 1 NULLS LAST LIMIT " +
+                               std::to_string(kMaxPartitions + 1));
+            for (int i = 0; i < r.rows(); ++i)
+                values.push_back(r.opt(i, 0));
+        }
+        return plan_shadow(table, cfg, names, compute_list_partitions(table.name.name, values));
+    }
     const ColumnInfo* key = table.column(cfg.column);
     auto range = partition_key_range(conn, table, *key);
     auto now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -34,7 +52,7 @@ ShadowPlan make_shadow_plan(pg::Connection& conn, const JobConfig& cfg, const Ta
                    .count();
     auto partitions = compute_partitions(table.name.name, key_type_of(key->type_oid), cfg.interval,
                                          range, now, cfg.premake, cfg.default_partition);
-    return plan_shadow(table, cfg, JobNames::from(cfg, conn.database()), partitions);
+    return plan_shadow(table, cfg, names, partitions);
 }
 
 void print_checks(const std::vector<Check>& checks) {
@@ -48,16 +66,18 @@ void print_checks(const std::vector<Check>& checks) {
 }
 
 PhaseController::PhaseController(JobConfig cfg)
-    : cfg_(std::move(cfg)), app_name_(job_application_name(cfg_)) {}
+    : cfg_(std::move(cfg)),
+      app_name_(job_application_name(cfg_)),
+      progress_(std::make_unique<Progress>()) {}
 
 PhaseController::~PhaseController() = default;
 
 void PhaseController::check_interrupts() {
     if (g_stop_signal.load())
-        progress_.stop_requested.store(true);
-    if (auto err = progress_.error())
+        progress_->stop_requested.store(true);
+    if (auto err = progress_->error())
         throw std::runtime_error(*err);
-    if (progress_.stopping())
+    if (progress_->stopping())
         throw JobStopped("stopped by signal");
     if (Clock::now() < next_tick_)
         return;
@@ -66,6 +86,20 @@ void PhaseController::check_interrupts() {
         throw std::runtime_error("`pgshift abort` was requested for job " + cfg_.job_name);
     }
     cutover_requested_ = job && job->cutover_requested;
+    rollback_requested_ = job && job->rollback_requested;
+    finalize_requested_ = job && job->finalize_requested;
+    drop_old_ = job && job->drop_old;
+    swaps_ = job ? job->swaps : 0;
+    if (cfg_.cutover_mode == CutoverMode::Window && cfg_.cutover_window) {
+        auto r = conn_.exec_params(
+            "SELECT extract(hour FROM now() AT TIME ZONE $1)::int * 60 +"
+            "       extract(minute FROM now() AT TIME ZONE $1)::int",
+            {cfg_.time_zone});
+        int now = static_cast<int>(r.i64(0, 0));
+        const auto& w = *cfg_.cutover_window;
+        in_window_ = w.start_minute < w.end_minute ? now >= w.start_minute && now < w.end_minute
+                                                   : now >= w.start_minute || now < w.end_minute;
+    }
 }
 
 int PhaseController::run() {
@@ -77,7 +111,7 @@ int PhaseController::run() {
     state_ = std::make_unique<JobState>(conn_, cfg_.job_name);
     auto job = state_->load();
     if (job && job->phase == Phase::Done) {
-        finish_after_cutover();
+        drop_job_objects(conn_, names_, false);
         std::printf("job %s is already done: %s is partitioned\n", cfg_.job_name.c_str(),
                     names_.source.display().c_str());
         return kExitOk;
@@ -88,14 +122,12 @@ int PhaseController::run() {
                                  "`pgshift abort` to finish");
     }
     try {
-        if (job && job->phase == Phase::Sync) {
-            spdlog::info("job {}: resuming the change stream", cfg_.job_name);
-            auto table = inspect_table(conn_, names_.source);
-            if (!table)
-                throw std::runtime_error(names_.source.display() + " no longer exists");
-            consistent_point_ = job->consistent_point;
-            plan_ = plan_shadow(*table, cfg_, names_, {});
-            sync_and_cutover(*table);
+        if (job && (job->phase == Phase::Sync || job->phase == Phase::Reverse)) {
+            bool reverse = job->phase == Phase::Reverse;
+            spdlog::info("job {}: resuming the {} change stream", cfg_.job_name,
+                         reverse ? "reverse (new -> old)" : "forward");
+            spec_ = SwapSpec::from_json(job->swap_spec);
+            stream_loop(reverse ? Direction::Reverse : Direction::Forward);
         } else {
             if (job && (job->phase == Phase::Prepare || job->phase == Phase::Copy ||
                         job->phase == Phase::Index)) {
@@ -135,8 +167,10 @@ void PhaseController::start_fresh() {
         spdlog::warn("plan: {}", note);
     state_->ensure_schema();
     state_->create(names_.source.display(), names_.shadow.display(), names_.slot, rows_estimated_);
+    spec_ = SwapSpec::from(*pf.table, *plan_);
+    state_->set_swap_spec(spec_.to_json());
     prepare(*pf.table);
-    sync_and_cutover(*pf.table);
+    stream_loop(Direction::Forward);
 }
 
 void PhaseController::prepare(const TableInfo& table) {
@@ -165,11 +199,11 @@ void PhaseController::prepare(const TableInfo& table) {
     }
     conn_.exec("RESET lock_timeout");
     conn_.exec_params("SELECT pg_replication_origin_create($1)", {names_.origin});
+    conn_.exec_params("SELECT pg_replication_origin_create($1)", {names_.reverse_origin});
     spdlog::info("prepare: creating slot {} (waits for transactions running now to end)",
                  names_.slot);
     auto exporter = std::make_unique<ReplicationStream>(cfg_.dsn, app_name_);
     auto slot = exporter->create_slot(names_.slot);
-    consistent_point_ = slot.consistent_point;
     state_->set_consistent_point(slot.consistent_point);
     spdlog::info("prepare: slot {} consistent at {}, snapshot {}", slot.name,
                  slot.consistent_point.str(), slot.snapshot_name);
@@ -186,7 +220,7 @@ void PhaseController::snapshot_copy(const TableInfo& table, const std::string& s
                                     std::unique_ptr<ReplicationStream>& exporter) {
     CopyTask task{cfg_.dsn,      app_name_,           snapshot,         names_.source,
                   names_.shadow, plan_->copy_columns, table.heap_pages, cfg_.copy_workers};
-    SnapshotCopier copier(task, progress_);
+    SnapshotCopier copier(task, *progress_);
     std::exception_ptr failure;
     std::atomic<bool> finished{false};
     auto started = Clock::now();
@@ -201,11 +235,11 @@ void PhaseController::snapshot_copy(const TableInfo& table, const std::string& s
     while (!finished) {
         std::this_thread::sleep_for(milliseconds(100));
         if (g_stop_signal.load())
-            progress_.stop_requested.store(true);
+            progress_->stop_requested.store(true);
         try {
-            tick("copy");
+            tick(Direction::Forward, false);
         } catch (...) {
-            progress_.fail("copy interrupted");
+            progress_->fail("copy interrupted");
             copy_thread.join();
             throw;
         }
@@ -214,7 +248,8 @@ void PhaseController::snapshot_copy(const TableInfo& table, const std::string& s
     if (failure)
         std::rethrow_exception(failure);
     double secs = std::chrono::duration<double>(Clock::now() - started).count();
-    spdlog::info("copy: {} rows in {:.1f} s", progress_.rows_copied.load(), secs);
+    counters_.rows_copied = progress_->rows_copied.load();
+    spdlog::info("copy: {} rows in {:.1f} s", counters_.rows_copied, secs);
 }
 
 void PhaseController::build_indexes() {
@@ -227,139 +262,6 @@ void PhaseController::build_indexes() {
                  std::chrono::duration<double>(Clock::now() - started).count());
 }
 
-void PhaseController::watch_retained_wal() {
-    auto r = conn_.exec_params(
-        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, wal_status"
-        "  FROM pg_replication_slots WHERE slot_name = $1",
-        {names_.slot});
-    if (r.rows() == 0)
-        return;
-    int64_t retained = r.is_null(0, 0) ? 0 : r.i64(0, 0);
-    std::string status = r.str(0, 1);
-    if (status == "lost" || retained > cfg_.max_retained_wal) {
-        throw std::runtime_error(
-            "replication slot " + names_.slot + " retains " + std::to_string(retained >> 20) +
-            " MB of WAL (wal_status " + status +
-            "), above [safety] max_retained_wal = " + std::to_string(cfg_.max_retained_wal >> 20) +
-            " MB; the job stopped and dropped its slot so it cannot fill the disk. Raise "
-            "max_retained_wal, or run when the source writes less");
-    }
-}
-
-void PhaseController::tick(const char* phase) {
-    auto now = Clock::now();
-    if (now < next_tick_)
-        return;
-    check_interrupts();
-    next_tick_ = now + milliseconds(1000);
-    watch_retained_wal();
-    auto r = conn_.exec("SELECT pg_current_wal_lsn()");
-    Lsn current = Lsn::parse(r.view(0, 0)).value_or(Lsn());
-    Lsn applied(std::max(progress_.applied_end.load(), progress_.confirmed_flush.load()));
-    counters_.rows_copied = progress_.rows_copied.load();
-    counters_.changes_applied = progress_.changes_applied.load();
-    counters_.applied_lsn = applied;
-    bool syncing = std::string(phase) == "sync";
-    counters_.lag_bytes =
-        syncing && current > applied ? static_cast<int64_t>(current.value() - applied.value()) : 0;
-    int64_t commit_time = progress_.applied_commit_time.load();
-    counters_.lag_seconds =
-        syncing && commit_time > 0 && counters_.lag_bytes > 0
-            ? (to_pg_timestamp(std::chrono::system_clock::now()) - commit_time) / 1e6
-            : 0;
-    state_->update_counters(counters_);
-    if (now >= next_report_) {
-        next_report_ = now + milliseconds(5000);
-        if (syncing) {
-            spdlog::info("sync: {} changes applied, lag {} kB ({:.1f} s), applied LSN {}",
-                         counters_.changes_applied, counters_.lag_bytes / 1024,
-                         counters_.lag_seconds, applied.str());
-        } else {
-            spdlog::info("copy: {} of ~{} rows", counters_.rows_copied, rows_estimated_);
-        }
-    }
-}
-
-void PhaseController::sync_and_cutover(const TableInfo& table) {
-    auto features = ServerFeatures::for_version(conn_.server_version());
-    Lsn resume = origin_progress(conn_, names_.origin);
-    Lsn start = resume.valid() ? resume : consistent_point_;
-    progress_.applied_end.store(start.value());
-    progress_.received_end.store(start.value());
-
-    ChangeQueue queue;
-    ApplierOptions ao;
-    ao.conninfo = cfg_.dsn;
-    ao.application_name = app_name_;
-    ao.origin = names_.origin;
-    auto source_key = std::make_pair(names_.source.schema, names_.source.name);
-    ao.targets[source_key] = names_.shadow;
-    if (const auto* pk = table.primary_key())
-        ao.unique_keys[source_key] = pk->key_columns;
-    ao.partition_column = cfg_.column;
-    ApplierThread applier(ao, queue, progress_);
-
-    DecoderOptions dopts;
-    dopts.conninfo = cfg_.dsn;
-    dopts.application_name = app_name_;
-    dopts.slot = names_.slot;
-    dopts.publication = names_.publication;
-    dopts.start = start;
-    dopts.features = features;
-    DecoderThread decoder(dopts, queue, progress_);
-
-    auto stop_threads = [&] {
-        progress_.stop_requested.store(true);
-        decoder.join();
-        applier.join();
-    };
-    std::optional<CutoverResult> result;
-    try {
-        applier.start();
-        decoder.start();
-        spdlog::info("sync: applying changes from {} into {}", start.str(),
-                     names_.shadow.display());
-        while (!result) {
-            std::this_thread::sleep_for(milliseconds(100));
-            tick("sync");
-            bool requested = cfg_.cutover_mode == CutoverMode::Auto || cutover_requested_;
-            if (!requested || counters_.lag_bytes > cfg_.max_lag_bytes)
-                continue;
-            spdlog::info("cutover: lag {} kB is within max_lag_bytes; locking {}",
-                         counters_.lag_bytes / 1024, names_.source.display());
-            CutoverOptions co{cfg_.dsn,          app_name_,
-                              cfg_.job_name,     cfg_.lock_timeout_ms,
-                              cfg_.max_attempts, cfg_.barrier_timeout_ms};
-            SwapPlan swap{names_, plan_->index_renames, table.sequences,
-                          plan_->identity_always_columns, state_->done_sql()};
-            result = CutoverController(co, swap, progress_).run();
-        }
-    } catch (...) {
-        stop_threads();
-        throw;
-    }
-    stop_threads();
-    counters_.rows_copied = progress_.rows_copied.load();
-    counters_.changes_applied = progress_.changes_applied.load();
-    counters_.lag_bytes = 0;
-    counters_.lag_seconds = 0;
-    state_->update_counters(counters_);
-    state_->record_cutover(result->lock_ms, result->attempts);
-    finish_after_cutover();
-    std::printf(
-        "done: %s is now partitioned (%zu partitions); rows copied %lld, changes applied %lld, "
-        "peak lag %lld kB, source locked %.1f ms at cutover; the old table is %s\n",
-        names_.source.display().c_str(), plan_->partitions.size(),
-        static_cast<long long>(progress_.rows_copied.load()),
-        static_cast<long long>(progress_.changes_applied.load()),
-        static_cast<long long>(state_->load().value_or(JobRecord{}).peak_lag_bytes / 1024),
-        result->lock_ms, names_.old.display().c_str());
-}
-
-void PhaseController::finish_after_cutover() {
-    drop_job_objects(conn_, names_, false);
-}
-
 void PhaseController::fail_and_clean(const std::string& error) {
     spdlog::error("job {} failed: {}", cfg_.job_name, error);
     if (!conn_ || !state_)
@@ -367,8 +269,13 @@ void PhaseController::fail_and_clean(const std::string& error) {
     try {
         conn_.rollback_quietly();
         auto job = state_->load();
-        if (job && job->phase == Phase::Done)
+        // After a cutover the partitioned table is live: a failing reverse
+        // stream keeps its objects so that `run` can resume it.
+        if (job && (job->phase == Phase::Done || job->phase == Phase::Reverse)) {
+            if (job->phase == Phase::Reverse)
+                state_->set_error(error);
             return;
+        }
         drop_job_objects(conn_, names_, true);
         if (job) {
             state_->set_error(error);

@@ -1,8 +1,16 @@
 // The phase controller: the job's linear script, gh-ost Migrate() style.
 //
 //   preflight -> prepare (shadow, publication, origin, slot + exported snapshot)
-//   -> snapshot copy -> indexes -> sync (decoder + applier threads)
-//   -> cutover -> remove the stream's objects
+//   -> snapshot copy -> indexes -> sync (decoder + applier threads, source -> shadow)
+//   -> cutover -> reverse (new -> old, until finalize or rollback)
+//
+// Cutover and rollback are the same move in opposite directions: while one
+// stream runs, the other direction's publication, slot and origin are created
+// (slots cannot be created under the lock), the live table is locked, a
+// barrier proves the running stream has applied everything, the names are
+// swapped, and the old direction's stream and objects are removed. Each
+// applier tags its writes with its origin and each decoder drops the other
+// direction's transactions, so nothing loops.
 //
 // Between phases it checks for a stop signal, an abort request and a failed
 // thread. Each phase is recorded in pgshift.jobs before it starts, so `run`
@@ -24,6 +32,7 @@
 #include "pg/connection.h"
 #include "progress.h"
 #include "shadow_ddl.h"
+#include "swap_spec.h"
 
 namespace pgshift {
 
@@ -55,26 +64,41 @@ class PhaseController {
     void snapshot_copy(const TableInfo& table, const std::string& snapshot,
                        std::unique_ptr<class ReplicationStream>& exporter);
     void build_indexes();
-    void sync_and_cutover(const TableInfo& table);
-    void finish_after_cutover();
+    enum class Direction { Forward, Reverse };
+    /// Streams in `dir`, swapping direction on cutover/rollback, until the job
+    /// is finished (finalized, or cut over without a reverse stream).
+    void stream_loop(Direction dir);
+    /// One stream's life: start it, watch it, swap when due. Returns true when
+    /// the job is finished, false after a swap to the other direction.
+    bool run_stream(Direction dir);
+    bool swap_due(Direction dir);
+    void create_stream_objects(Direction dir);
+    void drop_stream(Direction dir);
+    void finalize();
+    void print_swap_summary(Direction dir, double lock_ms, int attempts);
     void fail_and_clean(const std::string& error);
     void check_interrupts();
-    void tick(const char* phase);
-    void watch_retained_wal();
+    void tick(Direction dir, bool syncing);
+    void watch_retained_wal(const std::string& slot);
 
     JobConfig cfg_;
     JobNames names_;
     std::string app_name_;
     pg::Connection conn_;
     std::unique_ptr<JobState> state_;
-    Progress progress_;
+    std::unique_ptr<Progress> progress_;  ///< of the running stream (or the copy)
     std::optional<ShadowPlan> plan_;
-    Lsn consistent_point_;
+    SwapSpec spec_;
     int64_t rows_estimated_ = 0;
     std::chrono::steady_clock::time_point next_report_{};
     std::chrono::steady_clock::time_point next_tick_{};
     JobCounters counters_;
-    bool cutover_requested_ = false;  ///< `pgshift cutover` asked for it (manual mode)
+    bool cutover_requested_ = false;   ///< `pgshift cutover` asked for it (manual mode)
+    bool rollback_requested_ = false;  ///< `pgshift rollback`
+    bool finalize_requested_ = false;  ///< `pgshift finalize`
+    bool drop_old_ = false;            ///< `pgshift finalize --drop-old`
+    bool in_window_ = false;           ///< now is inside [cutover] window
+    int swaps_ = 0;                    ///< cutovers plus rollbacks so far
 };
 
 }  // namespace pgshift

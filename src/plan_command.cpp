@@ -33,10 +33,14 @@ Estimates estimate(const TableInfo& t, const JobConfig& cfg) {
     return e;
 }
 
+std::string method(const JobConfig& cfg) {
+    return cfg.strategy == "list" ? "LIST" : cfg.strategy == "hash" ? "HASH" : "RANGE";
+}
+
 std::vector<std::string> steps(const JobConfig& cfg, const JobNames& n, const ShadowPlan& p) {
     return {
-        "create " + n.shadow.display() + " PARTITION BY RANGE (" + cfg.column + ") with " +
-            std::to_string(p.partitions.size()) + " partitions",
+        "create " + n.shadow.display() + " PARTITION BY " + method(cfg) + " (" + cfg.column +
+            ") with " + std::to_string(p.partitions.size()) + " partitions",
         "CREATE PUBLICATION " + n.publication + " FOR TABLE " + n.source.display() +
             " (lock_timeout " + std::to_string(cfg.lock_timeout_ms) + " ms, retried)",
         "create replication origin " + n.origin,
@@ -59,8 +63,11 @@ std::vector<std::string> steps(const JobConfig& cfg, const JobNames& n, const Sh
 
 void print_text(const JobConfig& cfg, const JobNames& n, const Preflight& pf,
                 const ShadowPlan* plan, const SwapPlan* swap) {
-    std::printf("pgshift plan: %s -> partitioned by RANGE (%s), interval %s (job %s)\n\n",
-                n.source.display().c_str(), cfg.column.c_str(), cfg.interval.pg_interval().c_str(),
+    std::string how = cfg.strategy == "range"  ? "interval " + cfg.interval.pg_interval()
+                      : cfg.strategy == "hash" ? "modulus " + std::to_string(cfg.modulus)
+                                               : std::string("one partition per value");
+    std::printf("pgshift plan: %s -> partitioned by %s (%s), %s (job %s)\n\n",
+                n.source.display().c_str(), method(cfg).c_str(), cfg.column.c_str(), how.c_str(),
                 cfg.job_name.c_str());
     std::printf("Checks:\n");
     print_checks(pf.checks);
@@ -91,6 +98,11 @@ void print_text(const JobConfig& cfg, const JobNames& n, const Preflight& pf,
     std::printf("\nCutover transaction (after LOCK and barrier):\n");
     for (const auto& sql : swap_statements(*swap))
         std::printf("%s;\n", sql.c_str());
+    if (!swap->after_commit_sql.empty()) {
+        std::printf("\nAfter the cutover commits:\n");
+        for (const auto& sql : swap->after_commit_sql)
+            std::printf("%s;\n", sql.c_str());
+    }
 }
 
 void print_json(const JobConfig& cfg, const JobNames& n, const Preflight& pf,
@@ -113,9 +125,15 @@ void print_json(const JobConfig& cfg, const JobNames& n, const Preflight& pf,
         j["ddl"]["before_copy"] = plan->create_sql;
         j["ddl"]["after_copy"] = plan->index_sql;
         j["ddl"]["cutover"] = swap_statements(*swap);
+        j["ddl"]["after_cutover"] = nlohmann::json::array();
+        for (const auto& sql : swap->after_commit_sql)
+            j["ddl"]["after_cutover"].push_back(sql);
         for (const auto& p : plan->partitions) {
-            j["partitions"].push_back(
-                {{"name", p.name}, {"from", p.from}, {"to", p.to}, {"default", p.is_default}});
+            j["partitions"].push_back({{"name", p.name},
+                                       {"from", p.from},
+                                       {"to", p.to},
+                                       {"values", p.bound_sql},
+                                       {"default", p.is_default}});
         }
         j["estimates"] = {{"rows", e.rows},
                           {"table_bytes", e.table_bytes},
@@ -139,10 +157,14 @@ int plan_command(const JobConfig& cfg, PlanFormat format) {
     std::optional<SwapPlan> swap;
     if (pf.table && !pf.failed()) {
         plan = make_shadow_plan(conn, cfg, *pf.table);
-        swap =
-            SwapPlan{names, plan->index_renames, pf.table->sequences, plan->identity_always_columns,
-                     "UPDATE pgshift.jobs SET phase = 'done' WHERE job_name = " +
-                         conn.literal(cfg.job_name)};
+        swap = SwapPlan{
+            names,
+            plan->index_renames,
+            pf.table->sequences,
+            plan->identity_always_columns,
+            "UPDATE pgshift.jobs SET phase = 'done' WHERE job_name = " + conn.literal(cfg.job_name),
+            plan->swap_sql,
+            plan->after_commit_sql};
     }
     conn.exec("ROLLBACK");
     if (format == PlanFormat::Json) {

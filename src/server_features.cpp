@@ -26,12 +26,14 @@ std::string ServerFeatures::create_slot_command(const std::string& slot_ident) c
 }
 
 std::vector<std::pair<std::string, std::string>> ServerFeatures::start_options(
-    const std::string& publication_names_literal, bool skip_origins) const {
+    const std::string& publication_names_literal, bool skip_origins, bool streaming) const {
     std::vector<std::pair<std::string, std::string>> opts{
         {"proto_version", "'" + std::to_string(proto_version) + "'"},
         {"publication_names", publication_names_literal},
         {"messages", "'true'"},
     };
+    if (streaming && proto_version >= 2)
+        opts.emplace_back("streaming", "'on'");
     if (skip_origins && origin_option)
         opts.emplace_back("origin", "'none'");
     return opts;

@@ -1,6 +1,7 @@
 #include "shadow_ddl.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -193,6 +194,62 @@ std::vector<PartitionBound> compute_partitions(const std::string& table_name, Ke
     return out;
 }
 
+std::vector<PartitionBound> compute_hash_partitions(const std::string& table_name, int modulus) {
+    std::vector<PartitionBound> out;
+    for (int r = 0; r < modulus; ++r) {
+        PartitionBound b;
+        b.name = suffixed_name(table_name, "_h" + std::to_string(r));
+        b.bound_sql =
+            "WITH (MODULUS " + std::to_string(modulus) + ", REMAINDER " + std::to_string(r) + ")";
+        out.push_back(std::move(b));
+    }
+    return out;
+}
+
+std::string list_value_slug(const std::optional<std::string>& value) {
+    if (!value)
+        return "null";
+    std::string slug;
+    for (unsigned char ch : *value) {
+        if (std::isalnum(ch) && ch < 0x80) {
+            slug += static_cast<char>(std::tolower(ch));
+        } else if (!slug.empty() && slug.back() != '_') {
+            slug += '_';
+        }
+    }
+    while (!slug.empty() && slug.back() == '_')
+        slug.pop_back();
+    if (slug.empty())
+        return value->empty() ? "empty" : "x";
+    return slug.substr(0, 40);
+}
+
+std::vector<PartitionBound> compute_list_partitions(
+    const std::string& table_name, const std::vector<std::optional<std::string>>& values) {
+    if (values.size() + 1 > kMaxPartitions) {
+        throw std::runtime_error("the partition column has " + std::to_string(values.size()) +
+                                 " distinct values, more than the limit of " +
+                                 std::to_string(kMaxPartitions) +
+                                 " partitions; list the values to keep in [partitioning] "
+                                 "values (the rest go to the DEFAULT partition)");
+    }
+    std::vector<PartitionBound> out;
+    std::vector<std::string> used;
+    for (const auto& v : values) {
+        std::string base = list_value_slug(v);
+        std::string slug = base;
+        for (int n = 2; std::find(used.begin(), used.end(), slug) != used.end(); ++n)
+            slug = base + "_" + std::to_string(n);
+        used.push_back(slug);
+        PartitionBound b;
+        b.name = suffixed_name(table_name, "_l_" + slug);
+        b.bound_sql = "IN (" + (v ? pg::quote_literal_offline(*v) : std::string("NULL")) + ")";
+        out.push_back(std::move(b));
+    }
+    out.push_back({suffixed_name(table_name, "_default"), "", "", true});
+    return out;
+}
+
 namespace {
 
 std::string qualified(const QualifiedName& n) {
@@ -217,13 +274,25 @@ std::string column_definition(const ColumnInfo& c, bool force_not_null) {
     return def;
 }
 
-std::string partition_sql(const PartitionBound& p, const QualifiedName& parent) {
+std::string partition_sql(const PartitionBound& p, const QualifiedName& parent,
+                          const std::vector<std::string>& reloptions) {
     std::string sql = "CREATE TABLE " + quote_ident_offline(parent.schema) + "." +
                       quote_ident_offline(p.name) + " PARTITION OF " + qualified(parent);
-    if (p.is_default)
-        return sql + " DEFAULT";
-    return sql + " FOR VALUES FROM (" + quote_literal_offline(p.from) + ") TO (" +
-           quote_literal_offline(p.to) + ")";
+    if (p.is_default) {
+        sql += " DEFAULT";
+    } else if (!p.bound_sql.empty()) {
+        sql += " FOR VALUES " + p.bound_sql;
+    } else {
+        sql += " FOR VALUES FROM (" + quote_literal_offline(p.from) + ") TO (" +
+               quote_literal_offline(p.to) + ")";
+    }
+    if (!reloptions.empty()) {
+        sql += " WITH (";
+        for (size_t i = 0; i < reloptions.size(); ++i)
+            sql += (i ? ", " : "") + reloptions[i];
+        sql += ")";
+    }
+    return sql;
 }
 
 std::string join_idents(const std::vector<std::string>& cols) {
@@ -283,33 +352,321 @@ void plan_primary_key(const TableInfo& src, const JobConfig& cfg, const JobNames
 
 void plan_secondary_index(const IndexInfo& idx, const JobConfig& cfg, const JobNames& names,
                           ShadowPlan& plan) {
-    std::string using_clause = idx.using_clause;
-    if (idx.unique && !contains(idx.key_columns, cfg.column)) {
-        if (idx.has_expressions) {
-            plan.notes.push_back("unique expression index " + idx.name +
-                                 " cannot include the partition key; it is created as a "
-                                 "non-unique index");
-        } else {
-            using_clause = widen_using_clause(using_clause, cfg.column);
-            plan.notes.push_back("unique index " + idx.name + " is widened with \"" + cfg.column +
-                                 "\": uniqueness now holds per partition key value");
-        }
-    }
-    bool unique = idx.unique && !idx.has_expressions;
     std::string shadow_name = suffixed_name(idx.name, "__pgshift");
-    plan.index_sql.push_back(std::string("CREATE ") + (unique ? "UNIQUE " : "") + "INDEX " +
-                             quote_ident_offline(shadow_name) + " ON " + qualified(names.shadow) +
-                             " USING " + using_clause);
+    bool widen = idx.unique && !contains(idx.key_columns, cfg.column);
+    if (idx.constraint_name && idx.constraint_def && !idx.exclusion) {
+        // A UNIQUE constraint stays a constraint (ADD CONSTRAINT ... USING
+        // INDEX is not supported on partitioned tables): the index renames at
+        // cutover rename the constraint with its index.
+        std::string def = *idx.constraint_def;
+        if (widen) {
+            def = widen_using_clause(def, cfg.column);
+            plan.notes.push_back("unique constraint " + idx.name + " is widened with \"" +
+                                 cfg.column + "\": uniqueness now holds per partition key value");
+        }
+        plan.index_sql.push_back("ALTER TABLE " + qualified(names.shadow) + " ADD CONSTRAINT " +
+                                 quote_ident_offline(shadow_name) + " " + def);
+    } else {
+        std::string using_clause = idx.using_clause;
+        if (widen) {
+            // Expression and partial unique indexes take the plain partition
+            // column as one more key column like any other.
+            using_clause = widen_using_clause(using_clause, cfg.column);
+            plan.notes.push_back(
+                std::string(idx.has_expressions ? "unique expression index " : "unique index ") +
+                idx.name + " is widened with \"" + cfg.column +
+                "\": uniqueness now holds per partition key value");
+        }
+        if (idx.exclusion) {
+            plan.notes.push_back("exclusion constraint " + idx.name +
+                                 " cannot exist on a partitioned table; its index is created "
+                                 "as a plain index and the constraint is not enforced");
+        }
+        plan.index_sql.push_back(std::string("CREATE ") + (idx.unique ? "UNIQUE " : "") + "INDEX " +
+                                 quote_ident_offline(shadow_name) + " ON " +
+                                 qualified(names.shadow) + " USING " + using_clause);
+    }
     plan.index_renames.push_back({shadow_name, idx.name});
 }
 
+std::string comment_sql(const std::string& object, const std::optional<std::string>& text) {
+    return "COMMENT ON " + object + " IS " + quote_literal_offline(*text);
+}
+
+std::string fk_sql(const ConstraintInfo& fk, const std::string& referenced) {
+    return "FOREIGN KEY (" + join_idents(fk.columns) + ") REFERENCES " + referenced + " (" +
+           join_idents(fk.ref_columns) + ")" + fk.actions;
+}
+
+std::string join_list(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v)
+        out += (out.empty() ? "" : ", ") + x;
+    return out;
+}
+
+/// Replaces " ON <source> " in a pg_get_triggerdef text by the shadow.
+std::string retarget_trigger(const std::string& def, const QualifiedName& from,
+                             const QualifiedName& to) {
+    std::string needle = " ON " + qualified(from) + " ";
+    std::string plain =
+        " ON " + quote_ident_offline(from.schema) + "." + pg::quote_ident_offline(from.name) + " ";
+    size_t at = def.find(needle);
+    if (at == std::string::npos)
+        throw std::runtime_error("cannot parse trigger definition: " + def);
+    return def.substr(0, at) + " ON " + qualified(to) + " " + def.substr(at + needle.size());
+}
+
+std::string unquoted_qualified_display(const QualifiedName& n) {
+    return n.schema + "." + n.name;
+}
+
+void plan_columns_storage(const TableInfo& src, const JobNames& names, ShadowPlan& plan) {
+    for (const auto& c : src.columns) {
+        std::string alter = "ALTER TABLE " + qualified(names.shadow) + " ALTER COLUMN " +
+                            quote_ident_offline(c.name);
+        if (c.storage) {
+            const char* kind = c.storage == 'p'   ? "PLAIN"
+                               : c.storage == 'e' ? "EXTERNAL"
+                               : c.storage == 'm' ? "MAIN"
+                                                  : "EXTENDED";
+            plan.create_sql.push_back(alter + " SET STORAGE " + kind);
+        }
+        if (c.compression == 'p' || c.compression == 'l')
+            plan.create_sql.push_back(alter + " SET COMPRESSION " +
+                                      (c.compression == 'p' ? "pglz" : "lz4"));
+        if (c.stattarget >= 0)
+            plan.create_sql.push_back(alter + " SET STATISTICS " + std::to_string(c.stattarget));
+    }
+}
+
+void plan_objects(const TableInfo& src, const JobConfig& cfg, const JobNames& names,
+                  ShadowPlan& plan) {
+    const std::string shadow = qualified(names.shadow);
+    const std::string target = qualified(names.source);  // the new table once renamed
+    // CHECK constraints: validated ones before the copy (the source's rows
+    // satisfy them), NOT VALID ones after it, still NOT VALID. Constraint
+    // names are per table, so the shadow's equal the source's.
+    for (const auto& c : src.constraints) {
+        if (c.type != 'c' || c.no_inherit)
+            continue;
+        std::string sql = "ALTER TABLE " + shadow + " ADD CONSTRAINT " +
+                          quote_ident_offline(c.name) + " " + c.definition;
+        (c.validated ? plan.create_sql : plan.index_sql).push_back(sql);
+        if (c.comment)
+            plan.index_sql.push_back(comment_sql(
+                "CONSTRAINT " + quote_ident_offline(c.name) + " ON " + shadow, c.comment));
+    }
+    // Comments.
+    if (src.comment)
+        plan.index_sql.push_back(comment_sql("TABLE " + shadow, src.comment));
+    for (const auto& c : src.columns) {
+        if (c.comment)
+            plan.index_sql.push_back(
+                comment_sql("COLUMN " + shadow + "." + quote_ident_offline(c.name), c.comment));
+    }
+    for (const auto& i : src.indexes) {
+        std::string shadow_index =
+            qualified({names.shadow.schema, suffixed_name(i.name, "__pgshift")});
+        if (i.comment)
+            plan.index_sql.push_back(comment_sql("INDEX " + shadow_index, i.comment));
+        if (i.constraint_name && i.constraint_comment)
+            plan.index_sql.push_back(comment_sql(
+                "CONSTRAINT " + quote_ident_offline(suffixed_name(i.name, "__pgshift")) + " ON " +
+                    shadow,
+                i.constraint_comment));
+    }
+    // Replica identity USING INDEX: the root and every partition (it never
+    // recurses), each on its own part of the cloned index.
+    if (src.replident == 'i') {
+        if (const IndexInfo* ri = src.identity_index()) {
+            std::string idx_name = suffixed_name(ri->name, "__pgshift");
+            plan.index_sql.push_back("ALTER TABLE " + shadow + " REPLICA IDENTITY USING INDEX " +
+                                     quote_ident_offline(idx_name));
+            plan.index_sql.push_back(
+                "DO $pgshift$ DECLARE r record; BEGIN FOR r IN SELECT x.indrelid::regclass AS tbl, "
+                "c.relname AS idx FROM pg_inherits h JOIN pg_index x ON x.indexrelid = h.inhrelid "
+                "JOIN pg_class c ON c.oid = h.inhrelid WHERE h.inhparent = " +
+                quote_literal_offline(qualified({names.shadow.schema, idx_name})) +
+                "::regclass LOOP EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', "
+                "r.tbl, r.idx); END LOOP; END $pgshift$");
+        }
+    }
+    // Triggers: created disabled, so nothing fires while rows are copied and
+    // applied (whatever session_replication_role the applier runs with);
+    // the cutover transaction gives each its original firing mode.
+    for (const auto& t : src.triggers) {
+        plan.index_sql.push_back(retarget_trigger(t.definition, names.source, names.shadow));
+        plan.index_sql.push_back("ALTER TABLE " + shadow + " DISABLE TRIGGER " +
+                                 quote_ident_offline(t.name));
+        if (t.comment)
+            plan.index_sql.push_back(
+                comment_sql("TRIGGER " + quote_ident_offline(t.name) + " ON " + shadow, t.comment));
+        if (t.enabled != 'D') {
+            const char* mode = t.enabled == 'A'   ? " ENABLE ALWAYS TRIGGER "
+                               : t.enabled == 'R' ? " ENABLE REPLICA TRIGGER "
+                                                  : " ENABLE TRIGGER ";
+            plan.swap_sql.push_back("ALTER TABLE " + target + mode + quote_ident_offline(t.name));
+        }
+    }
+    if (!src.triggers.empty())
+        plan.notes.push_back(std::to_string(src.triggers.size()) +
+                             " trigger(s) are created disabled on the shadow and switched to "
+                             "their original firing mode in the cutover transaction");
+    // Row level security: policies now, the ENABLE/FORCE flags at cutover so
+    // that they never filter the copy or the applier.
+    for (const auto& p : src.policies) {
+        std::string sql = "CREATE POLICY " + quote_ident_offline(p.name) + " ON " + shadow +
+                          (p.permissive ? " AS PERMISSIVE" : " AS RESTRICTIVE") + " FOR " +
+                          p.command + " TO " + p.roles;
+        if (p.using_expr)
+            sql += " USING (" + *p.using_expr + ")";
+        if (p.check_expr)
+            sql += " WITH CHECK (" + *p.check_expr + ")";
+        plan.index_sql.push_back(sql);
+    }
+    if (src.rls_enabled)
+        plan.swap_sql.push_back("ALTER TABLE " + target + " ENABLE ROW LEVEL SECURITY");
+    if (src.rls_forced)
+        plan.swap_sql.push_back("ALTER TABLE " + target + " FORCE ROW LEVEL SECURITY");
+    // Privileges (the owner's own come with ownership).
+    for (const auto& g : src.grants) {
+        plan.index_sql.push_back("GRANT " + g.privilege + " ON TABLE " + shadow + " TO " +
+                                 g.grantee + (g.grantable ? " WITH GRANT OPTION" : ""));
+    }
+    for (const auto& c : src.columns) {
+        for (const auto& g : c.grants) {
+            plan.index_sql.push_back("GRANT " + g.privilege + " (" + quote_ident_offline(c.name) +
+                                     ") ON TABLE " + shadow + " TO " + g.grantee +
+                                     (g.grantable ? " WITH GRANT OPTION" : ""));
+        }
+    }
+    // Owner: at cutover (the job's role keeps writing the shadow until then);
+    // ALTER TABLE ... OWNER TO does not recurse to partitions.
+    if (src.owner_assumable && !src.owner.empty()) {
+        plan.swap_sql.push_back("ALTER TABLE " + target + " OWNER TO " + src.owner);
+        for (const auto& p : plan.partitions) {
+            plan.swap_sql.push_back("ALTER TABLE " + qualified({names.shadow.schema, p.name}) +
+                                    " OWNER TO " + src.owner);
+        }
+    }
+    // Outgoing foreign keys cannot exist on the shadow while it is synced:
+    // their actions and checks would fire from the application's writes on
+    // the referenced table before the applier catches up. PostgreSQL cannot
+    // add a NOT VALID foreign key to a partitioned table, so the cutover adds
+    // it NOT VALID to each partition; after the commit each one is validated
+    // and the root's constraint is added, which attaches them without a scan.
+    bool any_fk = false;
+    for (const auto& c : src.constraints) {
+        if (c.type != 'f')
+            continue;
+        any_fk = true;
+        std::string referenced =
+            c.table == names.source ? target : qualified(c.table);  // self-references follow
+        for (const auto& p : plan.partitions) {
+            std::string part = qualified({names.shadow.schema, p.name});
+            plan.swap_sql.push_back("ALTER TABLE " + part + " ADD CONSTRAINT " +
+                                    quote_ident_offline(c.name) + " " + fk_sql(c, referenced) +
+                                    " NOT VALID");
+            if (c.validated)
+                plan.after_commit_sql.push_back("ALTER TABLE " + part + " VALIDATE CONSTRAINT " +
+                                                quote_ident_offline(c.name));
+        }
+        if (c.validated) {
+            plan.after_commit_sql.push_back("ALTER TABLE " + target + " ADD CONSTRAINT " +
+                                            quote_ident_offline(c.name) + " " +
+                                            fk_sql(c, referenced));
+            if (c.comment)
+                plan.after_commit_sql.push_back(comment_sql(
+                    "CONSTRAINT " + quote_ident_offline(c.name) + " ON " + target, c.comment));
+        }
+    }
+    if (any_fk)
+        plan.notes.push_back(
+            "foreign keys of the table are added NOT VALID to each partition in the cutover "
+            "transaction, validated after it commits (no write lock), then added to the "
+            "partitioned table, which attaches the validated ones");
+    // Incoming foreign keys: re-pointed at the new table in the cutover
+    // transaction (NOT VALID unless the referencing table is partitioned),
+    // validated after the commit.
+    for (const auto& fk : src.incoming_fks) {
+        if (!referenceable_after_widening(src, cfg.column, fk.ref_columns))
+            continue;  // refused by the preflight check
+        std::string child = qualified(fk.table);
+        plan.swap_sql.push_back("ALTER TABLE " + child + " DROP CONSTRAINT " +
+                                quote_ident_offline(fk.name));
+        bool not_valid = !fk.table_partitioned;
+        plan.swap_sql.push_back("ALTER TABLE " + child + " ADD CONSTRAINT " +
+                                quote_ident_offline(fk.name) + " " + fk_sql(fk, target) +
+                                (not_valid ? " NOT VALID" : ""));
+        if (fk.comment)
+            plan.swap_sql.push_back(comment_sql(
+                "CONSTRAINT " + quote_ident_offline(fk.name) + " ON " + child, fk.comment));
+        if (not_valid && fk.validated)
+            plan.after_commit_sql.push_back("ALTER TABLE " + child + " VALIDATE CONSTRAINT " +
+                                            quote_ident_offline(fk.name));
+        plan.notes.push_back("foreign key " + fk.name + " of " +
+                             unquoted_qualified_display(fk.table) +
+                             " is re-created against the new table in the cutover transaction" +
+                             (not_valid ? " and validated after it commits" : ""));
+    }
+    // Views read the table by OID: re-created from their definition text,
+    // which names the table again and so resolves to the new one.
+    for (const auto& v : src.views) {
+        if (v.relkind != 'v')
+            continue;
+        std::string def = v.definition;
+        while (!def.empty() && (def.back() == ';' || def.back() == ' ' || def.back() == '\n'))
+            def.pop_back();
+        plan.swap_sql.push_back("CREATE OR REPLACE VIEW " + qualified(v.name) +
+                                (v.options.empty() ? "" : " WITH (" + join_list(v.options) + ")") +
+                                " AS" + def);
+        plan.notes.push_back("view " + unquoted_qualified_display(v.name) +
+                             " is re-created in the cutover transaction to read the new table");
+    }
+    // Publications other than the job's own.
+    for (const auto& pub : src.publications) {
+        if (pub.filtered)
+            continue;  // warned by the preflight
+        plan.swap_sql.push_back("ALTER PUBLICATION " + quote_ident_offline(pub.name) +
+                                " ADD TABLE " + target);
+        plan.swap_sql.push_back("ALTER PUBLICATION " + quote_ident_offline(pub.name) +
+                                " DROP TABLE " + qualified(names.old));
+        plan.notes.push_back("publication " + pub.name +
+                             " publishes the new table instead of the old one from the cutover "
+                             "on; without publish_via_partition_root its changes are published "
+                             "under the partitions' names");
+    }
+    if (!src.reloptions.empty())
+        plan.notes.push_back("storage parameters (" + join_list(src.reloptions) +
+                             ") are set on every partition: a partitioned table holds none");
+}
 }  // namespace
+
+bool referenceable_after_widening(const TableInfo& source, const std::string& partition_column,
+                                  const std::vector<std::string>& ref_columns) {
+    std::vector<std::string> want = ref_columns;
+    std::sort(want.begin(), want.end());
+    for (const auto& i : source.indexes) {
+        if (!i.unique || i.partial || i.has_expressions || i.exclusion || i.key_columns.empty())
+            continue;
+        std::vector<std::string> cols = i.key_columns;
+        if (!contains(cols, partition_column))
+            cols.push_back(partition_column);
+        std::sort(cols.begin(), cols.end());
+        if (cols == want)
+            return true;
+    }
+    return false;
+}
 
 ShadowPlan plan_shadow(const TableInfo& src, const JobConfig& cfg, const JobNames& names,
                        const std::vector<PartitionBound>& partitions) {
     ShadowPlan plan;
     plan.partitions = partitions;
-    bool key_in_pk = src.primary_key() != nullptr;
+    // The partition column is part of the widened primary key and of a widened
+    // replica identity index, both of which need NOT NULL columns.
+    bool key_in_pk = src.primary_key() != nullptr || src.identity_index() != nullptr;
     std::string table = "CREATE TABLE " + qualified(names.shadow) + " (\n";
     for (size_t i = 0; i < src.columns.size(); ++i) {
         const auto& c = src.columns[i];
@@ -321,15 +678,20 @@ ShadowPlan plan_shadow(const TableInfo& src, const JobConfig& cfg, const JobName
         if (c.identity == 'a')
             plan.identity_always_columns.push_back(c.name);
     }
-    table += ") PARTITION BY RANGE (" + quote_ident_offline(cfg.column) + ")";
+    const char* method = cfg.strategy == "list"   ? "LIST"
+                         : cfg.strategy == "hash" ? "HASH"
+                                                  : "RANGE";
+    table += ") PARTITION BY " + std::string(method) + " (" + quote_ident_offline(cfg.column) + ")";
     plan.create_sql.push_back(table);
+    plan_columns_storage(src, names, plan);
     for (const auto& p : partitions)
-        plan.create_sql.push_back(partition_sql(p, names.shadow));
+        plan.create_sql.push_back(partition_sql(p, names.shadow, src.reloptions));
     plan_primary_key(src, cfg, names, plan);
     for (const auto& idx : src.indexes) {
         if (!idx.primary)
             plan_secondary_index(idx, cfg, names, plan);
     }
+    plan_objects(src, cfg, names, plan);
     if (src.replident == 'f') {
         // REPLICA IDENTITY never recurses to partitions, and each partition
         // logs its own old tuples, so every partition needs it too.

@@ -33,7 +33,24 @@ struct PartitionBound {
     std::string from;  ///< SQL literal text of the lower bound (inclusive), unquoted
     std::string to;    ///< upper bound (exclusive), unquoted
     bool is_default = false;
+    /// LIST / HASH: the text after FOR VALUES ("IN ('a')", "WITH (MODULUS 4,
+    /// REMAINDER 1)"); empty for RANGE, which uses from/to.
+    std::string bound_sql = {};
 };
+
+/// HASH: partitions <table>_h0 .. <table>_h<modulus-1>.
+std::vector<PartitionBound> compute_hash_partitions(const std::string& table_name, int modulus);
+
+/// LIST: one partition per value, named <table>_l_<slug> (slug: lower-case
+/// letters and digits of the value, other runs as "_", "null" for NULL,
+/// "empty" for '', a numeric suffix when two slugs collide), plus
+/// <table>_default. nullopt in `values` stands for NULL. Throws
+/// std::runtime_error past kMaxPartitions.
+std::vector<PartitionBound> compute_list_partitions(
+    const std::string& table_name, const std::vector<std::optional<std::string>>& values);
+
+/// The slug of a LIST value used in partition names.
+std::string list_value_slug(const std::optional<std::string>& value);
 
 enum class KeyType { Integer, Date, Timestamp, TimestampTz };
 
@@ -53,6 +70,7 @@ std::vector<PartitionBound> compute_partitions(const std::string& table_name, Ke
 struct IndexRename {
     std::string shadow_name;    ///< index name on the shadow while the job runs
     std::string original_name;  ///< the source index name it takes at cutover
+    bool operator==(const IndexRename&) const = default;
 };
 
 struct ShadowPlan {
@@ -66,7 +84,20 @@ struct ShadowPlan {
     /// GENERATED ALWAYS identity columns, created BY DEFAULT on the shadow and
     /// switched back to ALWAYS in the cutover transaction.
     std::vector<std::string> identity_always_columns;
+    /// Run in the cutover transaction after the renames, where the source's
+    /// name already means the new table: triggers switched on, RLS flags,
+    /// owner, foreign keys (NOT VALID), dependent views, publications.
+    std::vector<std::string> swap_sql;
+    /// Run after the cutover transaction commits: VALIDATE CONSTRAINT of the
+    /// re-added foreign keys, then attaching the per-partition ones to the root.
+    std::vector<std::string> after_commit_sql;
 };
+
+/// Whether a foreign key referencing `ref_columns` of the source can reference
+/// the partitioned table: some unique key of the source, widened with the
+/// partition column, has exactly those columns.
+bool referenceable_after_widening(const TableInfo& source, const std::string& partition_column,
+                                  const std::vector<std::string>& ref_columns);
 
 /// Builds the plan. Identifiers are quoted with pg::quote_ident_offline,
 /// which produces the same text as libpq's PQescapeIdentifier.

@@ -1,6 +1,9 @@
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
+#include <optional>
+#include <thread>
 
 #include "commands.h"
 #include "errors.h"
@@ -29,6 +32,29 @@ SlotView read_slot(pg::Connection& conn, const std::string& slot) {
     return {true, r.boolean(0, 0), r.i64(0, 1), r.str(0, 2)};
 }
 
+/// The job writes its counters about once a second. The change rate is the
+/// difference of two samples of (changes_applied, updated_at) taken a little
+/// over two seconds apart, divided by the time between the job's own writes:
+/// a rate over the job's clock, unaffected by when status happened to look.
+/// nullopt when the row did not move (the job is not running).
+std::optional<double> change_rate(pg::Connection& conn, const std::string& job) {
+    auto sample = [&] {
+        return conn.exec_params(
+            "SELECT changes_applied, extract(epoch from updated_at)::float8 FROM pgshift.jobs"
+            " WHERE job_name = $1",
+            {job});
+    };
+    auto a = sample();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+    auto b = sample();
+    if (a.rows() == 0 || b.rows() == 0)
+        return std::nullopt;
+    double dt = std::stod(b.str(0, 1)) - std::stod(a.str(0, 1));
+    if (dt <= 0)
+        return std::nullopt;
+    return static_cast<double>(b.i64(0, 0) - a.i64(0, 0)) / dt;
+}
+
 }  // namespace
 
 int status_command(const JobConfig& cfg, bool json) {
@@ -46,6 +72,9 @@ int status_command(const JobConfig& cfg, bool json) {
         return kExitOk;
     }
     auto slot = read_slot(conn, JobNames::from(cfg, conn.database()).slot);
+    std::optional<double> rate;
+    if (job->phase == Phase::Sync || job->phase == Phase::Reverse)
+        rate = change_rate(conn, cfg.job_name);
     if (json) {
         nlohmann::json j{
             {"job", job->job_name},
@@ -55,6 +84,7 @@ int status_command(const JobConfig& cfg, bool json) {
             {"rows_copied", job->rows_copied},
             {"rows_estimated", job->rows_estimated},
             {"changes_applied", job->changes_applied},
+            {"changes_per_second", rate ? nlohmann::json(*rate) : nlohmann::json(nullptr)},
             {"applied_lsn", job->applied_lsn.str()},
             {"lag_bytes", job->lag_bytes},
             {"lag_seconds", job->lag_seconds},
@@ -83,6 +113,8 @@ int status_command(const JobConfig& cfg, bool json) {
                 static_cast<long long>(job->rows_estimated));
     std::printf("changes applied:  %lld (applied LSN %s)\n",
                 static_cast<long long>(job->changes_applied), job->applied_lsn.str().c_str());
+    if (rate)
+        std::printf("change rate:      %.1f changes/s\n", *rate);
     std::printf("lag:              %lld bytes, %.1f s (peak %lld bytes)\n",
                 static_cast<long long>(job->lag_bytes), job->lag_seconds,
                 static_cast<long long>(job->peak_lag_bytes));

@@ -15,10 +15,13 @@ export PGDATABASE=$DB
 cleanup() {
   local rc=$?
   [ -n "${LOAD_PID:-}" ] && { touch "$WORK/load/stop" 2>/dev/null; wait "$LOAD_PID" 2>/dev/null || true; }
-  jobs -p | xargs -r kill 2>/dev/null || true
+  jobs -p | xargs -r kill -9 2>/dev/null || true
   psql -X -q -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$DB' AND NOT active" >/dev/null 2>&1 || true
   psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
-  psql -X -q -d postgres -c "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE 'pgshift%'" >/dev/null 2>&1 || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    psql -X -q -d postgres -c "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE 'pgshift%'" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
   rm -rf "$WORK"
   if [ $rc -eq 0 ]; then echo "PASS $TEST_NAME"; else echo "FAIL $TEST_NAME (exit $rc)"; fi
 }

@@ -21,7 +21,7 @@ ALTER TABLE orders REPLICA IDENTITY USING INDEX orders_ref_key;
 INSERT INTO orders (placed_at, ref, amount)
   SELECT timestamptz '2025-01-01' + i * interval '3 hours', 'R' || i, i FROM generate_series(1, 2000) i;
 SQL
-write_job "$WORK/orders.ini" orders placed_at "1 month" "premake = 2" "[cutover]" "mode = manual"
+write_job "$WORK/orders.ini" orders placed_at "1 month" "premake = 2" "[cutover]" "mode = manual" "reverse = false"
 "$PGSHIFT_BIN" run -c "$WORK/orders.ini" >"$WORK/orders.out" 2>&1 &
 pid=$!
 wait_for phase_is orders sync || { cat "$WORK/orders.out"; fail "orders never reached sync"; }
@@ -47,7 +47,7 @@ sql <<'SQL'
 CREATE TABLE readings (id bigserial PRIMARY KEY, at timestamptz NOT NULL, value int);
 INSERT INTO readings (at, value) SELECT timestamptz '2025-01-01' + i * interval '1 hour', i % 100 FROM generate_series(1, 1000) i;
 SQL
-write_job "$WORK/readings.ini" readings at "1 month" "premake = 2" "[cutover]" "mode = manual"
+write_job "$WORK/readings.ini" readings at "1 month" "premake = 2" "[cutover]" "mode = manual" "reverse = false"
 before=$(q "SELECT md5(string_agg(r::text, ',' ORDER BY id)) FROM readings r")
 "$PGSHIFT_BIN" run -c "$WORK/readings.ini" >"$WORK/readings.out" 2>&1 &
 pid=$!

@@ -31,8 +31,8 @@ CREATE TABLE logs (at timestamp NOT NULL, msg text, n int);
 ALTER TABLE logs REPLICA IDENTITY FULL;
 INSERT INTO logs SELECT timestamp '2025-01-01' + i * interval '1 day', 'm' || (i % 7), i FROM generate_series(1, 200) i;
 SQL
-write_job "$WORK/events.ini" events created_at "1 month" "premake = 2" "[cutover]" "mode = manual"
-write_job "$WORK/logs.ini" logs at "1 month" "premake = 2" "default_partition = true" "[cutover]" "mode = manual"
+write_job "$WORK/events.ini" events created_at "1 month" "premake = 2" "[cutover]" "mode = manual" "reverse = false"
+write_job "$WORK/logs.ini" logs at "1 month" "premake = 2" "default_partition = true" "[cutover]" "mode = manual" "reverse = false"
 
 "$PGSHIFT_BIN" run -c "$WORK/events.ini" >"$WORK/events.out" 2>&1 &
 pid=$!

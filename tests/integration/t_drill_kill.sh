@@ -8,7 +8,7 @@
 RUNS=${DRILL_RUNS:-5}
 
 "$PGBIN/pgbench" -i -s 2 -q "$DB" >/dev/null 2>&1
-write_job "$WORK/job.ini" pgbench_accounts aid 50000 "premake = 2" "[cutover]" "mode = manual"
+write_job "$WORK/job.ini" pgbench_accounts aid 50000 "premake = 2" "[cutover]" "mode = manual" "reverse = false"
 start_job() {
   "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
   JOB_PID=$!
@@ -30,7 +30,7 @@ for run in $(seq 1 "$RUNS"); do
   WAIT_SECS=90 wait_for synced || { tail -20 "$WORK/run.out"; fail "run $run: shadow differs from source after resume"; }
   echo "run $run: killed in phase '$phase', resumed, shadow equals source ($(q "SELECT changes_applied FROM pgshift.jobs") changes recorded)"
 done
-grep -q "resuming the change stream" "$WORK/run.out" || fail "no run resumed the stream"
+grep -q "resuming the forward change stream" "$WORK/run.out" || fail "no run resumed the stream"
 
 start_load "$DB" 4 "$WORK/load"
 sleep 1

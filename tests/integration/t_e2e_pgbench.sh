@@ -8,8 +8,8 @@
 
 "$PGBIN/pgbench" -i -s 2 -q "$DB" >/dev/null 2>&1
 sql -c "ALTER TABLE pgbench_history REPLICA IDENTITY FULL"
-write_job "$WORK/accounts.ini" pgbench_accounts aid 50000 "premake = 2" "[copy]" "workers = 2"
-write_job "$WORK/history.ini" pgbench_history mtime "1 minute" "premake = 30" "default_partition = true"
+write_job "$WORK/accounts.ini" pgbench_accounts aid 50000 "premake = 2" "[copy]" "workers = 2" "[cutover]" "reverse = false"
+write_job "$WORK/history.ini" pgbench_history mtime "1 minute" "premake = 30" "default_partition = true" "[cutover]" "reverse = false"
 
 start_load "$DB" 4 "$WORK/load"
 sleep 3

@@ -247,6 +247,7 @@ TEST(ConfigTest, MinimalUsesDefaults) {
     EXPECT_EQ(c.interval, (PartitionInterval{false, 1, TimeUnit::Month}));
     EXPECT_EQ(c.premake, 4);
     EXPECT_FALSE(c.default_partition);
+    EXPECT_TRUE(c.widen_unique);
     EXPECT_EQ(c.copy_workers, 2);
     EXPECT_EQ(c.cutover_mode, CutoverMode::Auto);
     EXPECT_EQ(c.lock_timeout_ms, 500);
@@ -323,6 +324,8 @@ TEST(ConfigTest, ValidValuesPerKey) {
              {"partitioning", "default_partition", "1"},
              {"partitioning", "default_partition", "0"},
              {"partitioning", "default_partition", "No"},
+             {"partitioning", "widen_unique", "false"},
+             {"partitioning", "widen_unique", "yes"},
              {"copy", "workers", "1"},
              {"cutover", "mode", "AUTO"},
              {"cutover", "lock_timeout_ms", "1"},
@@ -356,9 +359,10 @@ TEST(ConfigTest, InvalidValuesPerKeyNameTheKey) {
              {"job", "name", "Events", "a-z"},
              {"source", "shadow", "app.events_new", "schema-qualified"},
              {"source", "shadow", "bad name", "double quotes"},
-             {"partitioning", "strategy", "list", "not supported yet"},
-             {"partitioning", "strategy", "hash", "not supported yet"},
-             {"partitioning", "strategy", "interval", "use range"},
+             {"partitioning", "strategy", "interval", "use range, list or hash"},
+             {"partitioning", "modulus", "1", "from 2 to 1024"},
+             {"partitioning", "values", "a,,b", "empty value"},
+             {"partitioning", "values", "a, b, a", "listed twice"},
              {"partitioning", "premake", "1001", "from 0 to 1000"},
              {"partitioning", "premake", "-1", "from 0 to 1000"},
              {"partitioning", "premake", "four", "not an integer"},
@@ -366,6 +370,7 @@ TEST(ConfigTest, InvalidValuesPerKeyNameTheKey) {
              {"partitioning", "premake", "99999999999999999999", "out of range"},
              {"partitioning", "default_partition", "maybe", "true|false|yes|no|on|off|1|0"},
              {"partitioning", "default_partition", "2", "not a boolean"},
+             {"partitioning", "widen_unique", "sometimes", "true|false|yes|no|on|off|1|0"},
              {"copy", "workers", "0", "from 1 to 64"},
              {"copy", "workers", "65", "from 1 to 64"},
              {"copy", "workers", "+2", "not an integer"},
@@ -422,7 +427,7 @@ TEST(ConfigTest, UnknownSectionListsKnownOnes) {
     std::string err = error_of(kMinimal + "[cutvoer]\nmode = auto\n");
     EXPECT_EQ(err,
               "job.ini:7: unknown section [cutvoer]; known sections: [job], [source], "
-              "[partitioning], [copy], [cutover], [safety]");
+              "[partitioning], [copy], [cutover], [safety], [verify], [maintain]");
     // Even with no keys under it.
     EXPECT_NE(error_of(kMinimal + "[verfy]\n").find("job.ini:7: unknown section [verfy]"),
               std::string::npos);
@@ -681,6 +686,141 @@ TEST(ConfigExampleTest, ShippedExampleParses) {
     EXPECT_EQ(c.table, (QualifiedName{"app", "events"}));
     EXPECT_EQ(c.interval.pg_interval(), "1 months");
     EXPECT_FALSE(c.dsn.empty());
+}
+
+}  // namespace
+}  // namespace pgshift
+
+namespace pgshift {
+namespace {
+
+const char* kMinimalCutover =
+    "[source]\ndsn = host=h dbname=d\ntable = events\n[partitioning]\ncolumn = at\n"
+    "interval = 1 day\n[cutover]\n";
+
+TEST(ConfigCutoverTest, WindowModeNeedsAWindow) {
+    std::string text = std::string(kMinimalCutover) + "mode = window\n";
+    try {
+        parse_config_string(text, "job.ini");
+        FAIL() << "expected ConfigError";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("cutover.window"), std::string::npos) << e.what();
+    }
+    auto cfg = parse_config_string(
+        std::string(kMinimalCutover) +
+        "mode = window\nwindow = 22:00-01:30\ntime_zone = Europe/Berlin\nreverse = off\n");
+    EXPECT_EQ(cfg.cutover_mode, CutoverMode::Window);
+    ASSERT_TRUE(cfg.cutover_window);
+    EXPECT_EQ(cfg.cutover_window->start_minute, 22 * 60);
+    EXPECT_EQ(cfg.cutover_window->end_minute, 90);
+    EXPECT_EQ(cfg.time_zone, "Europe/Berlin");
+    EXPECT_FALSE(cfg.reverse);
+}
+
+TEST(ConfigCutoverTest, BadWindowsAreRejected) {
+    for (const char* bad : {"22-23", "25:00-26:00", "10:00-10:00", "10:00", "ab:cd-10:00"}) {
+        EXPECT_THROW(parse_cutover_window(bad), ConfigError) << bad;
+    }
+    EXPECT_EQ(parse_cutover_window(" 08:05 - 09:00 ").start_minute, 8 * 60 + 5);
+}
+
+TEST(ConfigCutoverTest, DefaultsAreSafe) {
+    auto cfg = parse_config_string(kMinimalCutover);
+    EXPECT_TRUE(cfg.reverse);
+    EXPECT_FALSE(cfg.cancel_blockers);
+    EXPECT_EQ(cfg.long_transaction_s, 5);
+    EXPECT_TRUE(cfg.postpone_file.empty());
+}
+
+}  // namespace
+}  // namespace pgshift
+
+namespace pgshift {
+namespace {
+
+const char* kMinimalOps =
+    "[source]\ndsn = host=h dbname=d\ntable = events\n[partitioning]\ncolumn = at\n"
+    "interval = 1 day\n";
+
+TEST(ConfigOpsTest, VerifyQueriesRepeatInOrder) {
+    auto cfg = parse_config_string(std::string(kMinimalOps) +
+                                   "[verify]\nquery = SELECT * FROM events WHERE at > now() - "
+                                   "interval '1 day'\nanalyze = yes\nquery = SELECT count(*) FROM "
+                                   "events\nrechecks = 5\nrecheck_wait_ms = 100\n");
+    ASSERT_EQ(cfg.verify_queries.size(), 2u);
+    EXPECT_EQ(cfg.verify_queries[0], "SELECT * FROM events WHERE at > now() - interval '1 day'");
+    EXPECT_EQ(cfg.verify_queries[1], "SELECT count(*) FROM events");
+    EXPECT_TRUE(cfg.verify_analyze);
+    EXPECT_EQ(cfg.verify_rechecks, 5);
+    EXPECT_EQ(cfg.verify_recheck_wait_ms, 100);
+}
+
+TEST(ConfigOpsTest, MaintainKeysAndDefaults) {
+    auto cfg = parse_config_string(kMinimalOps);
+    EXPECT_TRUE(cfg.verify_queries.empty());
+    EXPECT_FALSE(cfg.verify_analyze);
+    EXPECT_EQ(cfg.retention, 0);
+    EXPECT_EQ(cfg.retention_action, RetentionAction::Detach);
+    EXPECT_EQ(cfg.archive_schema, "pgshift_archive");
+    cfg = parse_config_string(std::string(kMinimalOps) +
+                              "[maintain]\nretention = 12\nretention_action = ARCHIVE\n"
+                              "archive_schema = \"Old Data\"\n");
+    EXPECT_EQ(cfg.retention, 12);
+    EXPECT_EQ(cfg.retention_action, RetentionAction::Archive);
+    EXPECT_EQ(cfg.archive_schema, "Old Data");
+    for (const char* bad : {"retention = -1", "retention_action = delete", "archive_schema = a.b",
+                            "retention = 1\nretention = 2"}) {
+        EXPECT_THROW(parse_config_string(std::string(kMinimalOps) + "[maintain]\n" + bad + "\n"),
+                     ConfigError)
+            << bad;
+    }
+    try {
+        parse_config_string(std::string(kMinimalOps) + "[verify]\nanalyze = maybe\n", "job.ini");
+        FAIL() << "expected ConfigError";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("verify.analyze"), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace pgshift
+
+namespace pgshift {
+namespace {
+
+const std::string kBase =
+    "[source]\n"
+    "dsn = host=localhost dbname=app user=shift\n"
+    "table = app.events\n"
+    "[partitioning]\n"
+    "column = kind\n";
+
+TEST(ConfigStrategies, HashNeedsModulusNotInterval) {
+    JobConfig c = parse_config_string(kBase + "strategy = hash\nmodulus = 8\n");
+    EXPECT_EQ(c.strategy, "hash");
+    EXPECT_EQ(c.modulus, 8);
+    EXPECT_NE(error_of(kBase + "strategy = hash\n").find("partitioning.modulus: required when "
+                                                          "strategy = hash"),
+              std::string::npos);
+    EXPECT_NE(error_of(kBase + "strategy = hash\nmodulus = 4\ninterval = 1 day\n")
+                  .find("job.ini:8: partitioning.interval: not used with strategy = hash"),
+              std::string::npos);
+}
+
+TEST(ConfigStrategies, ListValuesOptional) {
+    JobConfig c = parse_config_string(kBase + "strategy = LIST\nvalues = a, b c ,  d\n");
+    EXPECT_EQ(c.strategy, "list");
+    EXPECT_EQ(c.list_values, (std::vector<std::string>{"a", "b c", "d"}));
+    EXPECT_TRUE(parse_config_string(kBase + "strategy = list\n").list_values.empty());
+    EXPECT_NE(error_of(kBase + "strategy = list\nmodulus = 4\n").find("not used with strategy = list"),
+              std::string::npos);
+}
+
+TEST(ConfigStrategies, RangeStillNeedsInterval) {
+    EXPECT_NE(error_of(kBase).find("partitioning.interval: required key is missing"),
+              std::string::npos);
+    EXPECT_NE(error_of(kBase + "interval = 1 day\nvalues = a\n").find("partitioning.values: not used"),
+              std::string::npos);
 }
 
 }  // namespace

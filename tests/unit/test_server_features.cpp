@@ -67,15 +67,41 @@ TEST(ServerFeatures, SlotCommandSyntax) {
 
 TEST(ServerFeatures, StartOptionsPerVersion) {
     const std::string pubs = "'\"pgshift_events\"'";
-    EXPECT_EQ(
-        ServerFeatures::for_version(140000).start_options(pubs, false),
-        (Options{{"proto_version", "'2'"}, {"publication_names", pubs}, {"messages", "'true'"}}));
-    EXPECT_EQ(
-        ServerFeatures::for_version(150020).start_options(pubs, false),
-        (Options{{"proto_version", "'3'"}, {"publication_names", pubs}, {"messages", "'true'"}}));
-    EXPECT_EQ(
-        ServerFeatures::for_version(160000).start_options(pubs, false),
-        (Options{{"proto_version", "'4'"}, {"publication_names", pubs}, {"messages", "'true'"}}));
+    // streaming 'on' by default: valid on 14-17 with proto_version >= 2 (a
+    // boolean on 14/15, the off/on/parallel enum on 16+).
+    EXPECT_EQ(ServerFeatures::for_version(140000).start_options(pubs, false),
+              (Options{{"proto_version", "'2'"},
+                       {"publication_names", pubs},
+                       {"messages", "'true'"},
+                       {"streaming", "'on'"}}));
+    EXPECT_EQ(ServerFeatures::for_version(150020).start_options(pubs, false),
+              (Options{{"proto_version", "'3'"},
+                       {"publication_names", pubs},
+                       {"messages", "'true'"},
+                       {"streaming", "'on'"}}));
+    EXPECT_EQ(ServerFeatures::for_version(160000).start_options(pubs, false),
+              (Options{{"proto_version", "'4'"},
+                       {"publication_names", pubs},
+                       {"messages", "'true'"},
+                       {"streaming", "'on'"}}));
+}
+
+TEST(ServerFeatures, StreamingCanBeTurnedOffAndNeedsProtoTwo) {
+    const std::string pubs = "'\"p\"'";
+    for (int v : {140000, 150020, 160000, 170002}) {
+        EXPECT_EQ(ServerFeatures::for_version(v).start_options(pubs, false, false).size(), 3u) << v;
+        for (const auto& [name, value] :
+             ServerFeatures::for_version(v).start_options(pubs, true, false))
+            EXPECT_NE(name, "streaming") << v;
+    }
+    // pgoutput: "requested proto_version=1 does not support streaming, need 2 or higher".
+    ServerFeatures v1 = ServerFeatures::for_version(140000);
+    v1.proto_version = 1;
+    for (const auto& [name, value] : v1.start_options(pubs, false, true))
+        EXPECT_NE(name, "streaming");
+    // Never 'parallel' (it would change the Stream Abort layout).
+    for (const auto& [name, value] : ServerFeatures::for_version(170002).start_options(pubs, true))
+        EXPECT_NE(value, "'parallel'");
 }
 
 TEST(ServerFeatures, OriginNoneOnlyOnSixteenPlusAndOnlyWhenAsked) {
@@ -87,10 +113,10 @@ TEST(ServerFeatures, OriginNoneOnlyOnSixteenPlusAndOnlyWhenAsked) {
     }
     for (int v : {160000, 170002}) {
         Options asked = ServerFeatures::for_version(v).start_options(pubs, true);
-        ASSERT_EQ(asked.size(), 4u) << v;
+        ASSERT_EQ(asked.size(), 5u) << v;  // proto, publications, messages, streaming, origin
         EXPECT_EQ(asked.back(), (std::pair<std::string, std::string>{"origin", "'none'"}));
         Options not_asked = ServerFeatures::for_version(v).start_options(pubs, false);
-        EXPECT_EQ(not_asked.size(), 3u) << v;
+        EXPECT_EQ(not_asked.size(), 4u) << v;
         for (const auto& [name, value] : not_asked)
             EXPECT_NE(name, "origin");
     }

@@ -1,0 +1,130 @@
+// Pure helpers of verify / maintain / partitions: bound parsing, EXPLAIN plan
+// analysis, chunk comparison, retention decisions.
+#include <gtest/gtest.h>
+
+#include "maintain.h"
+#include "ops_target.h"
+#include "verify.h"
+
+namespace pgshift {
+namespace {
+
+TEST(ParseRangeBound, TimeIntegerNegativeDefaultAndOthers) {
+    auto b = parse_range_bound(
+        "FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2025-02-01 00:00:00+00')");
+    ASSERT_TRUE(b);
+    EXPECT_FALSE(b->is_default);
+    EXPECT_EQ(b->from, "2025-01-01 00:00:00+00");
+    EXPECT_EQ(b->to, "2025-02-01 00:00:00+00");
+    b = parse_range_bound("FOR VALUES FROM ('-100') TO (0)");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->from, "-100");
+    EXPECT_EQ(b->to, "0");
+    b = parse_range_bound("FOR VALUES FROM (MINVALUE) TO ('it''s')");
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->from, "MINVALUE");
+    EXPECT_EQ(b->to, "it's");
+    b = parse_range_bound("DEFAULT");
+    ASSERT_TRUE(b);
+    EXPECT_TRUE(b->is_default);
+    EXPECT_FALSE(parse_range_bound("FOR VALUES IN (1, 2)"));
+    EXPECT_FALSE(parse_range_bound("FOR VALUES FROM (1, 2) TO (3, 4)"));
+    EXPECT_FALSE(parse_range_bound("FOR VALUES WITH (modulus 4, remainder 0)"));
+    EXPECT_FALSE(parse_range_bound("FOR VALUES FROM ('x) TO ('y')x"));
+}
+
+TEST(AnalyzePlan, PlanTimePruningAndSubplansRemoved) {
+    auto plan = nlohmann::json::parse(R"([{"Plan": {"Node Type": "Append", "Subplans Removed": 3,
+        "Plans": [{"Node Type": "Seq Scan", "Relation Name": "events_p2025_01"},
+                  {"Node Type": "Index Scan", "Relation Name": "events_p2025_02"},
+                  {"Node Type": "Index Scan", "Relation Name": "events_p2025_02"},
+                  {"Node Type": "Seq Scan", "Relation Name": "other"}]}}])");
+    auto s = analyze_plan(plan, {"events_p2025_01", "events_p2025_02", "events_p2025_03"});
+    EXPECT_EQ(s.scanned, (std::vector<std::string>{"events_p2025_01", "events_p2025_02"}));
+    EXPECT_EQ(s.subplans_removed, 3);
+    EXPECT_TRUE(s.never_executed.empty());
+}
+
+TEST(AnalyzePlan, AnalyzeNeverExecutedIsNotScanned) {
+    auto plan = nlohmann::json::parse(R"([{"Plan": {"Node Type": "Nested Loop", "Plans": [
+        {"Node Type": "Append", "Plans": [
+          {"Relation Name": "p1", "Actual Loops": 0},
+          {"Relation Name": "p2", "Actual Loops": 1}]},
+        {"Node Type": "Append", "Plans": [{"Relation Name": "p1", "Actual Loops": 2}]},
+        {"Relation Name": "p3", "Actual Loops": 0}]}}])");
+    auto s = analyze_plan(plan, {"p1", "p2", "p3"});
+    EXPECT_EQ(s.scanned, (std::vector<std::string>{"p2", "p1"}));
+    EXPECT_EQ(s.never_executed, (std::vector<std::string>{"p3"}));
+    EXPECT_TRUE(analyze_plan(nlohmann::json::array(), {"p1"}).scanned.empty());
+}
+
+TEST(DifferingChunks, MissingEmptyAndChanged) {
+    ChunkMap l{{1, {2, "10"}}, {2, {1, "5"}}, {std::nullopt, {1, "7"}}, {4, {0, "0"}}};
+    ChunkMap r{{1, {2, "10"}}, {2, {1, "6"}}, {3, {1, "1"}}};
+    auto d = differing_chunks(l, r);
+    std::vector<std::optional<int64_t>> want{std::nullopt, 2, 3};
+    EXPECT_EQ(d, want);
+    EXPECT_TRUE(differing_chunks(l, l).empty());
+}
+
+TEST(ClassifyRows, BothSidesMeansDiffers) {
+    auto rows = classify_rows({"(1)", "(2)"}, {"(2)", "(3)"});
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_EQ(rows[0], std::make_pair(std::string("(1)"), RowProblem::MissingInNew));
+    EXPECT_EQ(rows[1], std::make_pair(std::string("(2)"), RowProblem::Differs));
+    EXPECT_EQ(rows[2], std::make_pair(std::string("(3)"), RowProblem::ExtraInNew));
+    EXPECT_STREQ(to_string(RowProblem::Differs), "differs");
+}
+
+PartitionInfo part(const std::string& name, std::optional<int64_t> from, std::optional<int64_t> to,
+                   const std::string& from_text = "x", const std::string& to_text = "y") {
+    PartitionInfo p;
+    p.name = name;
+    p.bound = ParsedBound{false, from_text, to_text};
+    p.from_units = from;
+    p.to_units = to;
+    return p;
+}
+
+TEST(MaintainDecisions, OverlapsAndUnitRanges) {
+    PartitionInfo def;
+    def.name = "d";
+    def.bound = ParsedBound{true, "", ""};
+    std::vector<PartitionInfo> parts{part("a", 0, 100), part("b", 100, 200), def,
+                                     part("m", std::nullopt, -50, "MINVALUE")};
+    EXPECT_TRUE(overlaps_any(50, 60, parts));
+    EXPECT_TRUE(overlaps_any(199, 300, parts));
+    EXPECT_FALSE(overlaps_any(200, 300, parts));
+    EXPECT_TRUE(overlaps_any(-1000, -900, parts));  // MINVALUE
+    EXPECT_FALSE(overlaps_any(-50, 0, parts));
+    EXPECT_FALSE(unit_range(def));
+}
+
+TEST(MaintainDecisions, RetentionCutoffAndExpired) {
+    std::vector<PartitionBound> slots;
+    for (int i = 0; i < 6; ++i)
+        slots.push_back(
+            {"p" + std::to_string(i), std::to_string(i * 10), std::to_string(i * 10 + 10)});
+    EXPECT_FALSE(retention_cutoff(slots, 0));
+    EXPECT_FALSE(retention_cutoff(slots, 6));
+    EXPECT_EQ(retention_cutoff(slots, 2), "30");  // keep p3 (ends after now - 2), p4, p5
+    EXPECT_EQ(retention_cutoff(slots, 5), "0");
+
+    std::vector<PartitionInfo> parts{part("p2", 20, 30), part("p0", 0, 10), part("p3", 30, 40),
+                                     part("p1", 10, 20)};
+    auto exp = expired_partitions(parts, 30);
+    ASSERT_EQ(exp.size(), 3u);
+    EXPECT_EQ(exp[0]->name, "p0");
+    EXPECT_EQ(exp[2]->name, "p2");
+    EXPECT_TRUE(expired_partitions(parts, 5).empty());
+}
+
+TEST(MaintainDecisions, BackoffIsCapped) {
+    EXPECT_EQ(backoff_ms(0), 100);
+    EXPECT_EQ(backoff_ms(1), 200);
+    EXPECT_EQ(backoff_ms(3), 800);
+    EXPECT_EQ(backoff_ms(50), 5000);
+}
+
+}  // namespace
+}  // namespace pgshift
