@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a throwaway local PostgreSQL cluster:
 # pgbench -i -s 20, then while pgbench (TPC-B, 4 clients) writes, convert
-# pgbench_accounts (RANGE on aid) and pgbench_history (RANGE on mtime, 1-minute
-# partitions, REPLICA IDENTITY FULL) with automatic cutover. Then check the
+# pgbench_accounts (RANGE on aid; after the automatic cutover the reverse
+# stream keeps the old table current until `pgshift finalize`) and
+# pgbench_history (RANGE on mtime, 1-minute partitions, REPLICA IDENTITY FULL,
+# no reverse stream) with automatic cutover. Then check the
 # TPC-B invariant, that both tables are partitioned, that the old tables are
 # kept, and that pgbench saw no failed transaction. Exits non-zero if any
 # check fails. Installs missing packages and builds first.
@@ -45,6 +47,7 @@ workers = 2
 [cutover]
 mode = auto
 lock_timeout_ms = 500
+reverse = true
 INI
 cat >"$STATE/history.ini" <<INI
 [source]
@@ -57,6 +60,7 @@ premake = 30
 default_partition = true
 [cutover]
 mode = auto
+reverse = false
 INI
 
 echo "== starting write load: pgbench -c 4 (TPC-B)"
@@ -64,8 +68,19 @@ start_load postgres 4 "$STATE/load"
 sleep 5
 echo "== plan for pgbench_accounts"
 "$PGSHIFT" plan -c "$STATE/accounts.ini" | sed -n '/^Steps:/,/^DDL before/p'
-echo "== converting pgbench_accounts"
-"$PGSHIFT" run -c "$STATE/accounts.ini" | tee "$STATE/accounts.out"
+echo "== converting pgbench_accounts (cutover, then the reverse stream until finalize)"
+"$PGSHIFT" run -c "$STATE/accounts.ini" >"$STATE/accounts.out" 2>&1 &
+RUN_PID=$!
+until [ "$(psql -X -At -c "SELECT phase FROM pgshift.jobs WHERE job_name = 'pgbench_accounts'" 2>/dev/null)" = reverse ]; do
+  kill -0 "$RUN_PID" 2>/dev/null || { cat "$STATE/accounts.out"; echo "FAIL: the accounts job ended"; exit 1; }
+  sleep 1
+done
+grep -v '^20..-.* info' "$STATE/accounts.out" | grep -v '  PASS  '
+sleep 3
+"$PGSHIFT" status -c "$STATE/accounts.ini"
+echo "== finalize pgbench_accounts (the old table is kept)"
+"$PGSHIFT" finalize -c "$STATE/accounts.ini"
+wait "$RUN_PID" || { cat "$STATE/accounts.out"; echo "FAIL: the accounts job failed"; exit 1; }
 echo "== converting pgbench_history"
 "$PGSHIFT" run -c "$STATE/history.ini" | tee "$STATE/history.out"
 sleep 5

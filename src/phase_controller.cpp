@@ -1,6 +1,7 @@
 #include "phase_controller.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -29,17 +30,18 @@ std::string job_application_name(const JobConfig& cfg) {
 ShadowPlan make_shadow_plan(pg::Connection& conn, const JobConfig& cfg, const TableInfo& table) {
     JobNames names = JobNames::from(cfg, conn.database());
     if (cfg.strategy == "hash") {
-        return plan_shadow(table, cfg, names, compute_hash_partitions(table.name.name, cfg.modulus));
+        return plan_shadow(table, cfg, names,
+                           compute_hash_partitions(table.name.name, cfg.modulus));
     }
     if (cfg.strategy == "list") {
         std::vector<std::optional<std::string>> values(cfg.list_values.begin(),
                                                        cfg.list_values.end());
         if (values.empty()) {
             // The data's distinct values (an index on the column serves it).
-            auto r = conn.exec("SELECT DISTINCT " + conn.ident(cfg.column) + "::text FROM " +
-                               conn.qualified(table.name.schema, table.name.name) +
-                               " ORDER BY 1 NULLS LAST LIMIT " +
-                               std::to_string(kMaxPartitions + 1));
+            auto r =
+                conn.exec("SELECT DISTINCT " + conn.ident(cfg.column) + "::text FROM " +
+                          conn.qualified(table.name.schema, table.name.name) +
+                          " ORDER BY 1 NULLS LAST LIMIT " + std::to_string(kMaxPartitions + 1));
             for (int i = 0; i < r.rows(); ++i)
                 values.push_back(r.opt(i, 0));
         }
@@ -139,6 +141,7 @@ int PhaseController::run() {
             }
             start_fresh();
         }
+        log_peak_memory();
     } catch (const JobStopped& e) {
         spdlog::warn(
             "job {} stopped ({}); run it again to resume, or `pgshift abort -c {}` to "
@@ -152,6 +155,12 @@ int PhaseController::run() {
         throw;
     }
     return kExitOk;
+}
+
+void PhaseController::log_peak_memory() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    spdlog::info("job {}: peak memory (RSS) {} MB", cfg_.job_name, usage.ru_maxrss / 1024);
 }
 
 void PhaseController::start_fresh() {

@@ -77,6 +77,7 @@ class PhaseController {
     void finalize();
     void print_swap_summary(Direction dir, double lock_ms, int attempts);
     void fail_and_clean(const std::string& error);
+    void log_peak_memory();
     void check_interrupts();
     void tick(Direction dir, bool syncing);
     void watch_retained_wal(const std::string& slot);

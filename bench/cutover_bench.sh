@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Cutover benchmark: under pgbench TPC-B load (-c 4), SWAPS swaps (default 20:
+# cutover and rollback alternately, the same protocol both ways) of
+# pgbench_accounts. Reports the time the source was write-blocked per swap
+# (lock wait + hold, from pgshift's log), p50 and p99, pgbench's failed
+# transactions, and the worst transaction latency pgbench saw.
+# Usage: bench/cutover_bench.sh [SWAPS] [SCALE]   (needs build/pgshift)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SWAPS=${1:-20}
+SCALE=${2:-10}
+STATE=$(mktemp -d /tmp/pgshift-cutbench.XXXXXX)
+trap '"$ROOT/scripts/pgcluster.sh" stop "$STATE/cluster" >/dev/null; rm -rf "$STATE"' EXIT
+"$ROOT/scripts/pgcluster.sh" start "$STATE/cluster" >/dev/null
+# shellcheck disable=SC1091
+. "$STATE/cluster/env"
+export PGDATABASE=postgres
+"$PGBIN/pgbench" -i -s "$SCALE" -q >/dev/null 2>&1
+cat >"$STATE/job.ini" <<INI
+[source]
+dsn = host=$PGHOST port=$PGPORT dbname=postgres user=$PGUSER
+table = pgbench_accounts
+[partitioning]
+column = aid
+interval = 100000
+[cutover]
+mode = manual
+lock_timeout_ms = 500
+max_lag_bytes = 64kB
+INI
+q() { psql -X -At -c "$1"; }
+phase() { q "SELECT phase FROM pgshift.jobs" 2>/dev/null || true; }
+wait_phase() { until [ "$(phase)" = "$1" ]; do sleep 0.2; done; }
+
+"$ROOT/build/pgshift" run -c "$STATE/job.ini" >"$STATE/run.out" 2>&1 &
+RUN=$!
+wait_phase sync
+cd "$STATE"
+"$PGBIN/pgbench" -n -c 4 -j 2 -T 100000 -l --log-prefix="$STATE/txn" postgres >"$STATE/pgbench.out" 2>&1 &
+PGB=$!
+sleep 5
+for i in $(seq 1 "$SWAPS"); do
+  if [ $((i % 2)) = 1 ]; then
+    "$ROOT/build/pgshift" cutover -c "$STATE/job.ini" >/dev/null
+    wait_phase reverse
+  else
+    "$ROOT/build/pgshift" rollback -c "$STATE/job.ini" >/dev/null
+  fi
+  sleep 2
+done
+kill -INT "$PGB"; wait "$PGB" || true
+"$ROOT/build/pgshift" cutover -c "$STATE/job.ini" >/dev/null 2>&1 || true
+[ "$(phase)" = reverse ] || wait_phase reverse
+"$ROOT/build/pgshift" finalize -c "$STATE/job.ini" >/dev/null
+wait "$RUN"
+
+grep -oE 'was locked for [0-9.]+ ms' "$STATE/run.out" | awk '{print $4}' >"$STATE/locks"
+n=$(wc -l <"$STATE/locks")
+p50=$(sort -n "$STATE/locks" | awk -v n="$n" 'NR == int((n + 1) / 2) {print}')
+p99=$(sort -n "$STATE/locks" | awk -v n="$n" 'NR == (int(n * 0.99 + 0.999999) > n ? n : int(n * 0.99 + 0.999999)) {print}')
+max=$(sort -n "$STATE/locks" | tail -1)
+failed=$(cat "$STATE"/txn* | awk '$6 == "failed" || $3 == "failed" {f++} END {print f + 0}')
+txns=$(cat "$STATE"/txn* | wc -l)
+worst_ms=$(cat "$STATE"/txn* | awk '{if ($3 + 0 > m) m = $3 + 0} END {printf "%.1f", m / 1000}')
+aborted=$(grep -c 'aborted' "$STATE/pgbench.out" || true)
+echo "swaps: $n (cutover and rollback alternately), pgbench -c 4 TPC-B at scale $SCALE"
+echo "source write-blocked per swap (lock wait + hold): p50 ${p50} ms, p99 ${p99} ms, max ${max} ms"
+echo "pgbench: $txns transactions, $failed failed, $aborted aborted clients, worst transaction latency ${worst_ms} ms"
+echo "all swaps (ms): $(tr '\n' ' ' <"$STATE/locks")"
