@@ -17,6 +17,11 @@
 #   C=2             pgbench clients issuing the catch-up workload
 #   STEADY=1        0 skips the steady-state part
 #   VERIFY=1        0 skips comparing source and both targets after each catch-up
+#   PROFILE=0       1: perf record -a during each catch-up; per-process top
+#                   symbols in OUT/perf_<consumer>_<run>.txt (perf adds a little
+#                   load to both alike)
+#   QUIET_MAX=300   seconds to wait before each measurement for other
+#                   processes on the machine to go quiet
 #   PGSHIFT=build/pgshift   binary to test (copied first, so a rebuild during
 #                   the run does not change it)
 #   OUT=/tmp/pgshift-apply-bench.XXXX   logs, samples, results.md (kept)
@@ -221,7 +226,7 @@ wait_sync() {
     sleep 1
   done
   lsn=$(q postgres "SELECT pg_current_wal_lsn()")
-  until [ "$(q postgres "SELECT coalesce(bool_and(confirmed_flush_lsn >= '$lsn'), false) FROM pg_replication_slots WHERE slot_name LIKE 'pgshift\_${job}\_%'")" = t ]; do
+  until [ "$(q postgres "SELECT coalesce(bool_and(confirmed_flush_lsn >= '$lsn'), false) FROM pg_replication_slots WHERE slot_name ~ '^pgshift_${job}_[0-9a-f]{8}\$'")" = t ]; do
     pgshift_alive || { tail -30 "$joblog" >&2; die "pgshift exited while catching up"; }
     sleep 0.5
   done
@@ -234,9 +239,11 @@ start_pgshift "$OUT/events.ini" "$OUT/pgshift_events.log"
 wait_sync events "$OUT/pgshift_events.log"
 log "pgshift: in sync after $(fmt "$(calc "$(now) - $t0")") s ($(grep -E '^.*copy: [0-9]+ rows in' "$OUT/pgshift_events.log" | sed 's/.*copy: /copy: /' | tail -1))"
 stop_pgshift "$OUT/pgshift_events.log"
-PGSHIFT_ORIGIN=$(q postgres "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'pgshift\_events\_%'")
-PGSHIFT_SLOT=$(q postgres "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'pgshift\_events\_%'")
-[ -n "$PGSHIFT_ORIGIN" ] && [ -n "$PGSHIFT_SLOT" ] || die "no pgshift origin/slot for the events job"
+# the forward stream's slot and origin are both named pgshift_<job>_<xxh32 of the database> (src/job_names.cpp)
+PGSHIFT_ORIGIN=$(q postgres "SELECT roname FROM pg_replication_origin WHERE roname ~ '^pgshift_events_[0-9a-f]{8}\$'")
+PGSHIFT_SLOT=$(q postgres "SELECT slot_name FROM pg_replication_slots WHERE slot_name ~ '^pgshift_events_[0-9a-f]{8}\$'")
+[ -n "$PGSHIFT_ORIGIN" ] && [ -n "$PGSHIFT_SLOT" ] && [ "$PGSHIFT_ORIGIN" = "$PGSHIFT_SLOT" ] ||
+  die "no (single) pgshift origin/slot for the events job: origin '$PGSHIFT_ORIGIN', slot '$PGSHIFT_SLOT'"
 SHADOW_PARTS=$(q src "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events__pgshift'::regclass")
 SHADOW_IDX=$(q src "SELECT string_agg(indexdef, '; ') FROM pg_indexes WHERE tablename = 'events__pgshift'")
 
@@ -389,6 +396,29 @@ proc_diff() { # before after: processes that used > 0.3 s
     NF == 5 { d = ($4 - $2) / hz; n = $5 } NF == 3 { d = $2 / hz; n = $3 }
     d > 0.3 { printf "%s %.1f s; ", n, d }'
 }
+PERF_PID=""
+perf_start() { # NAME
+  [ "${PROFILE:-0}" = 1 ] || return 0
+  perf record -F 499 -g -a -o "$OUT/perf_$1.data" >"$OUT/perf_$1.log" 2>&1 &
+  PERF_PID=$!
+  BG_PIDS+=("$PERF_PID")
+  sleep 0.5
+}
+perf_stop() { # NAME PID...
+  [ -n "$PERF_PID" ] || return 0
+  local name=$1 p; shift
+  kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""
+  for p in "$@"; do
+    { echo "=== pid $p: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-80)"
+      echo "--- share of its samples by object"
+      perf report -i "$OUT/perf_$name.data" --stdio --no-children --pid "$p" --percentage relative --sort dso -g none \
+        --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10 || true
+      echo "--- by symbol (self)"
+      perf report -i "$OUT/perf_$name.data" --stdio --no-children --pid "$p" --percentage relative --sort sym -g none \
+        --percent-limit 1.2 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 || true; } >>"$OUT/perf_$name.txt"
+  done
+}
+slot_stats() { q postgres "SELECT 'txns ' || total_txns || ', decoded ' || pg_size_pretty(total_bytes) || ', spilled ' || spill_txns || ' txns/' || pg_size_pretty(spill_bytes) || ', streamed ' || stream_txns || ' txns' FROM pg_stat_replication_slots WHERE slot_name = '$1'"; }
 cpu_window_start() { CW_PROCS=$(proc_snap); CW_T0=$(now); CW_BUSY0=$(machine_busy); CW_CL0=$(cluster_cpu); CW_LOAD=$(loadavg); }
 cpu_window_end() { # extra cpu of our own non-cluster processes
   local t1 busy1 cl1
@@ -432,6 +462,8 @@ catchup_native() {
   cpu_window_start
   t0=$(now)
   server_log_mark
+  q postgres "SELECT pg_stat_reset_replication_slot('bench_sub')" >/dev/null
+  perf_start "native_$r"
   q dst "ALTER SUBSCRIPTION bench_sub ENABLE"
   res=$(wait_bg native_healthy "SELECT t_origin || ' ' || coalesce(t_slot::text, 'NaN') FROM bench_wait('$NATIVE_ORIGIN', '$MARKER', 'bench_sub', '$TARGET', 3600)") ||
     native_failed
@@ -439,6 +471,8 @@ catchup_native() {
   ap=$(q dst "SELECT pid FROM pg_stat_subscription WHERE subname = 'bench_sub' AND relid IS NULL")
   local ws_cpu ap_cpu; ws_cpu=$(proc_cpu "$ws"); ap_cpu=$(proc_cpu "$ap")
   cpu_window_end 0
+  perf_stop "native_$r" "$ws" "$ap"
+  log "native catch-up $r: slot statistics: $(slot_stats bench_sub)"
   SECS=$(calc "${res% *} - $t0"); SECS_SLOT=$(calc "${res#* } - $t0")
   q dst "ALTER SUBSCRIPTION bench_sub DISABLE"
   until [ "$(q postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_sub'")" = f ]; do sleep 0.2; done
@@ -453,6 +487,8 @@ catchup_pgshift() {
   log "pgshift catch-up $r: run (load average $(loadavg))"
   echo "=== catch-up run $r" >>"$joblog"
   cpu_window_start
+  q postgres "SELECT pg_stat_reset_replication_slot('$PGSHIFT_SLOT')" >/dev/null
+  perf_start "pgshift_$r"
   t0=$(now)
   start_pgshift "$OUT/events.ini" "$joblog"
   if ! res=$(wait_bg pgshift_alive "SELECT t_origin || ' ' || coalesce(t_slot::text, 'NaN') FROM bench_wait('$PGSHIFT_ORIGIN', '$MARKER', '$PGSHIFT_SLOT', '$TARGET', 3600)"); then
@@ -474,6 +510,9 @@ catchup_pgshift() {
     bk_cpu=$(calc "$bk_cpu + $(proc_cpu "$bk")")
   done
   cpu_window_end "$pg_cpu"
+  # shellcheck disable=SC2046
+  perf_stop "pgshift_$r" "$ws" "$JOB_PID" $(q postgres "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift/events' AND backend_type = 'client backend'")
+  log "pgshift catch-up $r: slot statistics: $(slot_stats "$PGSHIFT_SLOT")"
   SECS=$(calc "${res% *} - $t0"); SECS_SLOT=$(calc "${res#* } - $t0")
   "$PGSHIFT_BIN" status -c "$OUT/events.ini" --json >"$OUT/pgshift_status_$r.json" 2>&1 || true
   stop_pgshift "$joblog"
@@ -534,8 +573,8 @@ SQL
   wait_sync pgbench_accounts "$ACC_LOG"
   stop_pgshift "$ACC_LOG"
   q src "VACUUM (ANALYZE) pgbench_accounts__pgshift"
-  PGB_PGSHIFT_ORIGIN=$(q postgres "SELECT roname FROM pg_replication_origin WHERE roname LIKE 'pgshift\_pgbench\_accounts\_%'")
-  PGB_PGSHIFT_SLOT=$(q postgres "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'pgshift\_pgbench\_accounts\_%'")
+  PGB_PGSHIFT_ORIGIN=$(q postgres "SELECT roname FROM pg_replication_origin WHERE roname ~ '^pgshift_pgbench_accounts_[0-9a-f]{8}\$'")
+  PGB_PGSHIFT_SLOT=$(q postgres "SELECT slot_name FROM pg_replication_slots WHERE slot_name ~ '^pgshift_pgbench_accounts_[0-9a-f]{8}\$'")
 
   # sample LSNs every 0.2 s in one session: time, WAL position, consumer's origin
   # progress (commit end LSN of the last applied transaction), walsender replay_lag

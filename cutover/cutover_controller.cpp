@@ -93,6 +93,7 @@ CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
     co.application_name = opts_.application_name;
     auto lock_conn = pg::Connection::open(opts_.conninfo, co);
     auto barrier_conn = pg::Connection::open(opts_.conninfo, co);
+    catch_up_before_lock(barrier_conn);
     lock_conn.exec("BEGIN");
     lock_conn.exec("SET LOCAL lock_timeout = " + std::to_string(opts_.lock_timeout_ms));
     auto t0 = Clock::now();
@@ -128,6 +129,20 @@ CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
     }
     lock_ms = ms_since(t0);
     return Outcome::Done;
+}
+
+void CutoverController::catch_up_before_lock(pg::Connection& conn) {
+    // The lag seen by the controller is up to a second old. Waiting here, with
+    // no lock held, until the applier has passed the WAL position of this
+    // moment leaves only the last few milliseconds of writes to apply while
+    // the application waits on the lock.
+    auto r = conn.exec("SELECT pg_current_wal_insert_lsn()");
+    uint64_t target = Lsn::parse(r.view(0, 0)).value_or(Lsn()).value();
+    auto deadline = Clock::now() + std::chrono::seconds(2);
+    while (progress_.applied_end.load(std::memory_order_acquire) < target &&
+           Clock::now() < deadline && !progress_.stopping()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
 }
 
 void CutoverController::report_blockers() {

@@ -95,6 +95,7 @@ class CutoverController {
     enum class Outcome { Done, LockTimeout, BarrierTimeout };
     Outcome attempt(double& lock_ms);
     void report_blockers();
+    void catch_up_before_lock(pg::Connection& conn);
 
     CutoverOptions opts_;
     QualifiedName lock_table_;

@@ -9,12 +9,8 @@ using pg::quote_literal_offline;
 
 namespace {
 
-std::string qualified(const QualifiedName& n) {
-    return quote_ident_offline(n.schema) + "." + quote_ident_offline(n.name);
-}
-
 std::string set_identity(const QualifiedName& table, const std::string& column, const char* kind) {
-    return "ALTER TABLE " + qualified(table) + " ALTER COLUMN " + quote_ident_offline(column) +
+    return "ALTER TABLE " + table.quoted() + " ALTER COLUMN " + quote_ident_offline(column) +
            " SET GENERATED " + kind;
 }
 
@@ -23,16 +19,17 @@ std::string set_identity(const QualifiedName& table, const std::string& column, 
 std::vector<std::string> rollback_statements(const SwapPlan& plan) {
     const auto& n = plan.names;
     std::vector<std::string> sql;
-    sql.push_back("ALTER TABLE " + qualified(n.source) + " RENAME TO " +
+    sql.push_back("ALTER TABLE " + n.source.quoted() + " RENAME TO " +
                   quote_ident_offline(n.shadow.name));
-    sql.push_back("ALTER TABLE " + qualified(n.old) + " RENAME TO " +
+    sql.push_back("ALTER TABLE " + n.old.quoted() + " RENAME TO " +
                   quote_ident_offline(n.source.name));
     for (const auto& r : plan.index_renames) {
-        sql.push_back("ALTER INDEX " + qualified({n.source.schema, r.original_name}) +
+        sql.push_back("ALTER INDEX " + QualifiedName{n.source.schema, r.original_name}.quoted() +
                       " RENAME TO " + quote_ident_offline(r.shadow_name));
         sql.push_back(
             "ALTER INDEX " +
-            qualified({n.source.schema, suffixed_name(r.original_name, "__pgshift_old")}) +
+            QualifiedName{n.source.schema, suffixed_name(r.original_name, "__pgshift_old")}
+                .quoted() +
             " RENAME TO " + quote_ident_offline(r.original_name));
     }
     for (const auto& s : plan.sequences) {
@@ -41,12 +38,12 @@ std::vector<std::string> rollback_statements(const SwapPlan& plan) {
             // live; the old table's continues from it.
             sql.push_back("SELECT setval(" + quote_literal_offline(s.sequence) +
                           "::regclass, v) FROM (SELECT pg_sequence_last_value(" +
-                          "pg_get_serial_sequence(" + quote_literal_offline(qualified(n.shadow)) +
+                          "pg_get_serial_sequence(" + quote_literal_offline(n.shadow.quoted()) +
                           ", " + quote_literal_offline(s.column) + ")::regclass) AS v) last" +
                           " WHERE v IS NOT NULL");
         } else {
-            sql.push_back("ALTER SEQUENCE " + s.sequence + " OWNED BY " + qualified(n.source) +
-                          "." + quote_ident_offline(s.column));
+            sql.push_back("ALTER SEQUENCE " + s.sequence + " OWNED BY " + n.source.quoted() + "." +
+                          quote_ident_offline(s.column));
         }
     }
     for (const auto& col : plan.identity_always_columns) {

@@ -258,19 +258,23 @@ inline void read_tuple(ByteReader& r, TupleData& out, const char* which) {
                     goto malformed;
                 }
                 if (i < have) {
-                    // Reuse: clear() + append() is a capacity check and a
-                    // memcpy (assign() goes through the general _M_replace).
+                    // Reuse (decode_into): clear() + append() copies in place
+                    // when the capacity suffices (assign() would go through
+                    // the general _M_replace, with its aliasing checks).
                     ColumnValue& c = out[i];
                     c.kind = static_cast<ColumnKind>(kind);
                     c.data.clear();
                     c.data.append(p, len);
                 } else {
-                    // Fresh: an exact allocation, then one copy (moving a
-                    // constructed string in would copy short ones twice).
+                    // Fresh: copy into the inline (SSO) buffer when it fits,
+                    // else construct with one exactly sized allocation.
                     ColumnValue& c = out.emplace_back();
                     c.kind = static_cast<ColumnKind>(kind);
-                    c.data.reserve(len);
-                    c.data.append(p, len);
+                    if (len <= c.data.capacity()) {
+                        c.data.append(p, len);
+                    } else {
+                        c.data = std::string(p, len);
+                    }
                 }
                 p += len;
             } else if (kind == 'n' || kind == 'u') {

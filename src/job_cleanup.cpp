@@ -62,17 +62,12 @@ void finalize_job(pg::Connection& conn, const JobNames& names, JobState& state, 
     drop_job_objects(conn, names, false);
     if (drop_old) {
         conn.exec("SET lock_timeout = " + std::to_string(lock_timeout_ms));
-        for (int attempt = 1;; ++attempt) {
-            try {
-                conn.exec("DROP TABLE IF EXISTS " +
-                          conn.qualified(names.old.schema, names.old.name));
-                break;
-            } catch (const pg::PgError& e) {
-                if (!e.is_lock_timeout() || attempt >= 30)
-                    throw;
-                std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
-            }
-        }
+        pg::retry_on_lock_timeout(
+            [&] {
+                return conn.exec("DROP TABLE IF EXISTS " +
+                                 conn.qualified(names.old.schema, names.old.name));
+            },
+            30);
         conn.exec("RESET lock_timeout");
         spdlog::info("finalize: dropped the old table {}", names.old.display());
     }

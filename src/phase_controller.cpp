@@ -194,18 +194,7 @@ void PhaseController::prepare(const TableInfo& table) {
     std::string pub_sql = "CREATE PUBLICATION " + conn_.ident(names_.publication) + " FOR TABLE " +
                           conn_.qualified(names_.source.schema, names_.source.name);
     conn_.exec("SET lock_timeout = " + std::to_string(cfg_.lock_timeout_ms));
-    for (int attempt = 1;; ++attempt) {
-        try {
-            conn_.exec(pub_sql);
-            break;
-        } catch (const pg::PgError& e) {
-            if (!e.is_lock_timeout() || attempt >= cfg_.max_attempts)
-                throw;
-            spdlog::warn("prepare: lock_timeout creating the publication (attempt {}), retrying",
-                         attempt);
-            std::this_thread::sleep_for(milliseconds(200 * attempt));
-        }
-    }
+    pg::retry_on_lock_timeout([&] { return conn_.exec(pub_sql); }, cfg_.max_attempts);
     conn_.exec("RESET lock_timeout");
     conn_.exec_params("SELECT pg_replication_origin_create($1)", {names_.origin});
     conn_.exec_params("SELECT pg_replication_origin_create($1)", {names_.reverse_origin});

@@ -140,16 +140,7 @@ void PhaseController::create_stream_objects(Direction dir) {
                       conn_.qualified(table.schema, table.name) +
                       (reverse ? " WITH (publish_via_partition_root = true)" : "");
     conn_.exec("SET lock_timeout = " + std::to_string(cfg_.lock_timeout_ms));
-    for (int attempt = 1;; ++attempt) {
-        try {
-            conn_.exec(sql);
-            break;
-        } catch (const pg::PgError& e) {
-            if (!e.is_lock_timeout() || attempt >= cfg_.max_attempts)
-                throw;
-            std::this_thread::sleep_for(milliseconds(200 * attempt));
-        }
-    }
+    pg::retry_on_lock_timeout([&] { return conn_.exec(sql); }, cfg_.max_attempts);
     conn_.exec("RESET lock_timeout");
     ReplicationStream(cfg_.dsn, app_name_).create_slot(ends.slot);
     spdlog::info("{}: prepared {} stream (publication, slot {}, origin)",

@@ -145,6 +145,22 @@ auto retry_while_in_use(Fn&& fn, std::chrono::milliseconds timeout = std::chrono
     }
 }
 
+/// Runs fn, retrying up to `attempts` times while it fails with SQLSTATE
+/// 55P03 (lock_not_available, i.e. lock_timeout expired), with a growing
+/// pause. For DDL that must never queue behind long transactions for long.
+template <typename Fn>
+auto retry_on_lock_timeout(Fn&& fn, int attempts) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            return fn();
+        } catch (const PgError& e) {
+            if (!e.is_lock_timeout() || attempt >= attempts)
+                throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+        }
+    }
+}
+
 /// Builds a PostgreSQL string literal without a connection (standard
 /// conforming strings): doubles single quotes, rejects NUL bytes.
 std::string quote_literal_offline(std::string_view value);

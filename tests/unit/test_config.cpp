@@ -374,7 +374,7 @@ TEST(ConfigTest, InvalidValuesPerKeyNameTheKey) {
              {"copy", "workers", "0", "from 1 to 64"},
              {"copy", "workers", "65", "from 1 to 64"},
              {"copy", "workers", "+2", "not an integer"},
-             {"cutover", "mode", "automatic", "use auto or manual"},
+             {"cutover", "mode", "automatic", "use auto, manual or window"},
              {"cutover", "lock_timeout_ms", "0", "from 1 to 60000"},
              {"cutover", "lock_timeout_ms", "60001", "from 1 to 60000"},
              {"cutover", "lock_timeout_ms", "500ms", "not an integer"},
@@ -437,7 +437,8 @@ TEST(ConfigTest, UnknownKeyListsSectionKeys) {
     std::string err = error_of(with_key("cutover", "lock_timout_ms", "5"));
     EXPECT_EQ(err,
               "job.ini:8: cutover.lock_timout_ms: unknown key; keys in [cutover]: mode, "
-              "lock_timeout_ms, max_lag_bytes, max_attempts, barrier_timeout_ms");
+              "lock_timeout_ms, max_lag_bytes, max_attempts, barrier_timeout_ms, window, "
+              "time_zone, postpone_file, reverse, long_transaction_s, cancel_blockers");
     EXPECT_NE(error_of(kMinimal + "[source]\npassword = x\n")
                   .find("source.password: unknown key; keys in [source]: dsn, table, shadow"),
               std::string::npos);
@@ -799,8 +800,9 @@ TEST(ConfigStrategies, HashNeedsModulusNotInterval) {
     JobConfig c = parse_config_string(kBase + "strategy = hash\nmodulus = 8\n");
     EXPECT_EQ(c.strategy, "hash");
     EXPECT_EQ(c.modulus, 8);
-    EXPECT_NE(error_of(kBase + "strategy = hash\n").find("partitioning.modulus: required when "
-                                                          "strategy = hash"),
+    EXPECT_NE(error_of(kBase + "strategy = hash\n")
+                  .find("partitioning.modulus: required when "
+                        "strategy = hash"),
               std::string::npos);
     EXPECT_NE(error_of(kBase + "strategy = hash\nmodulus = 4\ninterval = 1 day\n")
                   .find("job.ini:8: partitioning.interval: not used with strategy = hash"),
@@ -812,15 +814,17 @@ TEST(ConfigStrategies, ListValuesOptional) {
     EXPECT_EQ(c.strategy, "list");
     EXPECT_EQ(c.list_values, (std::vector<std::string>{"a", "b c", "d"}));
     EXPECT_TRUE(parse_config_string(kBase + "strategy = list\n").list_values.empty());
-    EXPECT_NE(error_of(kBase + "strategy = list\nmodulus = 4\n").find("not used with strategy = list"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of(kBase + "strategy = list\nmodulus = 4\n").find("not used with strategy = list"),
+        std::string::npos);
 }
 
 TEST(ConfigStrategies, RangeStillNeedsInterval) {
     EXPECT_NE(error_of(kBase).find("partitioning.interval: required key is missing"),
               std::string::npos);
-    EXPECT_NE(error_of(kBase + "interval = 1 day\nvalues = a\n").find("partitioning.values: not used"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of(kBase + "interval = 1 day\nvalues = a\n").find("partitioning.values: not used"),
+        std::string::npos);
 }
 
 }  // namespace

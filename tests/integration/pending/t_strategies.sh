@@ -38,7 +38,9 @@ run_job() {
   done
   WAIT_SECS=60 wait_for same_rows "$table" "$shadow" || fail "$name: shadow differs"
   "$PGSHIFT_BIN" cutover -c "$ini"
-  wait "$pid" || { cat "$WORK/$name.out"; fail "$name run failed"; }
+  local rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" = 0 ] || { cat "$WORK/$name.out"; fail "$name run failed (exit $rc)"; }
   assert_eq "$(q "SELECT relkind FROM pg_class WHERE oid = '$table'::regclass")" p "$name partitioned"
   same_rows "$table" "$old" || fail "$name: old and new differ"
 }
