@@ -290,6 +290,8 @@ bool PhaseController::run_stream(Direction dir) {
             state_->update_counters(counters_);
             state_->record_cutover(result.lock_ms, result.attempts);
             print_swap_summary(dir, result.lock_ms, result.attempts);
+            if (!keep_reverse)
+                drop_job_objects(conn_, names_, false);  // the job ends here: origins too
             return !keep_reverse;
         }
     } catch (...) {

@@ -46,7 +46,7 @@ run_job() {
 }
 
 # LIST, values discovered from the data.
-write_job "$WORK/regions.ini" '"Shop Floor"."user"' region "" "strategy = list" "[job]" "name = regions" "[cutover]" "mode = manual"
+write_job "$WORK/regions.ini" '"Shop Floor"."user"' region "" "strategy = list" "[job]" "name = regions" "[cutover]" "mode = manual" "reverse = false"
 sed -i '/^interval = $/d' "$WORK/regions.ini"
 run_job regions "$WORK/regions.ini" '"Shop Floor"."user"' '"Shop Floor".user__pgshift' '"Shop Floor".user__pgshift_old' \
   "INSERT INTO \"Shop Floor\".\"user\" (region, tier) VALUES ('EU', 1), ('Mars', 2);
@@ -59,7 +59,7 @@ assert_eq "$parts" "user_default,user_l_asia_pacific,user_l_eu,user_l_it_s,user_
 assert_eq "$(q "SELECT count(*) FROM \"Shop Floor\".user_default")" "$(q "SELECT count(*) FROM \"Shop Floor\".\"user\" WHERE region = 'Mars'")" "unknown values in DEFAULT"
 
 # LIST, configured integer values (the rest in DEFAULT).
-write_job "$WORK/tiers.ini" public.tiers tier "" "strategy = list" "values = 0, 1, 2" "[job]" "name = tiers" "[cutover]" "mode = manual"
+write_job "$WORK/tiers.ini" public.tiers tier "" "strategy = list" "values = 0, 1, 2" "[job]" "name = tiers" "[cutover]" "mode = manual" "reverse = false"
 sed -i '/^interval = $/d' "$WORK/tiers.ini"
 run_job tiers "$WORK/tiers.ini" public.tiers public.tiers__pgshift public.tiers__pgshift_old \
   "INSERT INTO public.tiers (region, tier) VALUES ('EU', 1), ('EU', 4);
@@ -69,7 +69,7 @@ assert_eq "$(q "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inh
 assert_eq "$(q "SELECT count(*) FROM public.tiers_default WHERE tier < 3")" 0 "DEFAULT holds only other values"
 
 # HASH on the primary key.
-write_job "$WORK/hashed.ini" public.hashed id "" "strategy = hash" "modulus = 4" "[job]" "name = hashed" "[cutover]" "mode = manual"
+write_job "$WORK/hashed.ini" public.hashed id "" "strategy = hash" "modulus = 4" "[job]" "name = hashed" "[cutover]" "mode = manual" "reverse = false"
 sed -i '/^interval = $/d' "$WORK/hashed.ini"
 run_job hashed "$WORK/hashed.ini" public.hashed public.hashed__pgshift public.hashed__pgshift_old \
   "INSERT INTO public.hashed SELECT max(id) + 1, 'new' FROM public.hashed;
