@@ -14,6 +14,6 @@ if [ "${PGSHIFT_SKIP_SANITIZERS:-0}" != 1 ]; then
     GEN=(); command -v ninja >/dev/null && GEN=(-G Ninja)
     cmake -S . -B build-asan "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug -DPGSHIFT_SANITIZE=ON >/dev/null
   fi
-  cmake --build build-asan -j "$(nproc)" --target unit_tests fuzz_codec
+  cmake --build build-asan -j "$(nproc)"
   (cd build-asan && ctest --output-on-failure -L unit)
 fi
