@@ -13,10 +13,14 @@
 //                       the item and byte counters (4 atomic RMWs per item).
 //   queue/spsc_raw      the bare boost::lockfree::spsc_queue<TxnBatch*> with
 //                       the same capacity, for reference.
+//   queue_one_thread/*  the same two queues driven by one thread (bursts of
+//                       1024 pushes, then 1024 pops): the per-item cost
+//                       without cross-core cache traffic.
 #include <benchmark/benchmark.h>
 
 #include <boost/lockfree/spsc_queue.hpp>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -134,11 +138,60 @@ void bm_spsc_raw(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kItems));
 }
 
+/// Reference without a second thread: bursts of kBurst pushes then kBurst pops
+/// on one thread, so no cache line moves between cores. The difference from
+/// the two-thread figure is the cost of the cross-core traffic.
+constexpr size_t kBurst = 1024;
+
+void bm_change_queue_one_thread(benchmark::State& state) {
+    std::vector<TxnBatch>& batches = pool();
+    auto queue = std::make_unique<ChangeQueue>();
+    uint64_t checksum = 0;
+    for (auto _ : state) {
+        for (size_t i = 0; i < kBurst; ++i) {
+            std::unique_ptr<TxnBatch> b(&batches[i]);
+            if (!queue->try_push(b))
+                std::abort();
+        }
+        for (size_t i = 0; i < kBurst; ++i) {
+            std::unique_ptr<TxnBatch> b = queue->try_pop();
+            checksum += b->xid;
+            (void)b.release();
+        }
+    }
+    benchmark::DoNotOptimize(checksum);
+    state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kBurst));
+}
+
+void bm_spsc_raw_one_thread(benchmark::State& state) {
+    std::vector<TxnBatch>& batches = pool();
+    using Raw =
+        boost::lockfree::spsc_queue<TxnBatch*, boost::lockfree::capacity<ChangeQueue::kCapacity>>;
+    auto queue = std::make_unique<Raw>();
+    uint64_t checksum = 0;
+    for (auto _ : state) {
+        for (size_t i = 0; i < kBurst; ++i) {
+            if (!queue->push(&batches[i]))
+                std::abort();
+        }
+        for (size_t i = 0; i < kBurst; ++i) {
+            TxnBatch* b = nullptr;
+            if (!queue->pop(b))
+                std::abort();
+            checksum += b->xid;
+        }
+    }
+    benchmark::DoNotOptimize(checksum);
+    state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kBurst));
+}
+
 BENCHMARK(bm_change_queue)
     ->Name("queue/change_queue")
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(bm_spsc_raw)->Name("queue/spsc_raw")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_change_queue_one_thread)->Name("queue_one_thread/change_queue");
+BENCHMARK(bm_spsc_raw_one_thread)->Name("queue_one_thread/spsc_raw");
 
 }  // namespace
 

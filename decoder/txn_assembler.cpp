@@ -95,7 +95,6 @@ void set_stream_xid(Message& m, std::optional<uint32_t> xid) {
                              std::to_string(offset));
 }
 
-constexpr size_t kRecordHeader = 2 * sizeof(uint32_t);  // [u32 len][u32 subxid]
 
 void put_header(std::string& out, size_t len, uint32_t subxid) {
     if (len > UINT32_MAX) {
