@@ -331,6 +331,33 @@ align_consumers() {
   log "slots before the workload: $(q postgres "SELECT string_agg(slot_name || ' restart ' || restart_lsn || ' confirmed ' || confirmed_flush_lsn, '; ') FROM pg_replication_slots")"
 }
 
+declare -A PHASE_END
+# origin progress every 0.25 s during a catch-up, to split its time by workload phase
+start_origin_sampler() { # ORIGIN FILE
+  cat >"$2.sql" <<SQL
+SELECT extract(epoch FROM clock_timestamp()), coalesce((SELECT remote_lsn - '0/0'::pg_lsn FROM pg_replication_origin_status WHERE external_id = '$1'), 0)
+\\watch 0.25
+SQL
+  "$PGBIN/psql" -X -At -F' ' -d postgres -f "$2.sql" >"$2" 2>"$2.err" &
+  OSAMPLER_PID=$!
+  BG_PIDS+=("$OSAMPLER_PID")
+}
+# phase_rates FILE T0 T_END: "inserts/s updates/s deletes/s" from the samples
+phase_rates() {
+  local b1 b2
+  b1=$(q postgres "SELECT '${PHASE_END[ins]}'::pg_lsn - '0/0'"); b2=$(q postgres "SELECT '${PHASE_END[upd]}'::pg_lsn - '0/0'")
+  python3 - "$1" "$2" "$3" "$b1" "$b2" "$N_INS" "$N_UPD" "$N_DEL" <<'PY2'
+import sys
+f, t0, tend, b1, b2, ni, nu, nd = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), *map(int, sys.argv[6:9])
+rows = [tuple(map(float, l.split()[:2])) for l in open(f) if len(l.split()) >= 2]
+def first(b):
+    return next((t for t, l in rows if l >= b), None)
+t1, t2 = first(b1), first(b2)
+if t1 is None or t2 is None: print("- - -"); sys.exit()
+print("%.0f %.0f %.0f" % (ni / max(t1 - t0, 1e-3), nu / max(t2 - t1, 1e-3), nd / max(tend - t2, 1e-3)))
+PY2
+}
+
 # run_workload RUN: the changes, each its own transaction, with every consumer stopped.
 # Sets MARKER (an LSN inside the last transaction) and TARGET (WAL position after it).
 run_workload() {
@@ -344,6 +371,7 @@ run_workload() {
     grep -q "number of transactions actually processed: $cnt/$cnt\$" "$OUT/workload_${r}_$f.log" ||
       die "pgbench $f: not all $cnt transactions processed (see $OUT/workload_${r}_$f.log)"
     log "workload $r: $cnt $f, $(awk '/^tps/ {printf "%.0f tps", $3}' "$OUT/workload_${r}_$f.log")"
+    PHASE_END[$f]=$(q postgres "SELECT pg_current_wal_insert_lsn()")
   done
   # the last C deletes by psql; the last one reports an LSN from inside its transaction
   for _ in $(seq 2 "$C"); do q src "DELETE FROM events WHERE id = $DEL_EXPR" ; done
@@ -464,6 +492,7 @@ catchup_native() {
   server_log_mark
   q postgres "SELECT pg_stat_reset_replication_slot('bench_sub')" >/dev/null
   perf_start "native_$r"
+  start_origin_sampler "$NATIVE_ORIGIN" "$OUT/origin_native_$r"
   q dst "ALTER SUBSCRIPTION bench_sub ENABLE"
   res=$(wait_bg native_healthy "SELECT t_origin || ' ' || coalesce(t_slot::text, 'NaN') FROM bench_wait('$NATIVE_ORIGIN', '$MARKER', 'bench_sub', '$TARGET', 3600)") ||
     native_failed
@@ -474,10 +503,13 @@ catchup_native() {
   perf_stop "native_$r" "$ws" "$ap"
   log "native catch-up $r: slot statistics: $(slot_stats bench_sub)"
   SECS=$(calc "${res% *} - $t0"); SECS_SLOT=$(calc "${res#* } - $t0")
+  kill "$OSAMPLER_PID" 2>/dev/null; wait "$OSAMPLER_PID" 2>/dev/null || true
+  local rates; rates=$(phase_rates "$OUT/origin_native_$r" "$t0" "${res% *}")
+  log "native catch-up $r: by phase (changes/s): inserts, updates, deletes = $rates"
   q dst "ALTER SUBSCRIPTION bench_sub DISABLE"
   until [ "$(q postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_sub'")" = f ]; do sleep 0.2; done
   local rate; rate=$(calc "$CHANGES / $SECS")
-  NATIVE_RESULTS+=("$r|$(fmt "$SECS" 2)|$(fmt "$rate" 0)|$(fmt "$SECS_SLOT" 2)|walsender $ws_cpu s, apply worker $ap_cpu s|$(fmt "$CW_CLUSTER")|$(fmt "$CW_OTHER")|$CW_LOAD")
+  NATIVE_RESULTS+=("$r|$(fmt "$SECS" 2)|$(fmt "$rate" 0)|${rates// / / }|$(fmt "$SECS_SLOT" 2)|walsender $ws_cpu s, apply worker $ap_cpu s|$(fmt "$CW_CLUSTER")|$(fmt "$CW_OTHER")|$CW_LOAD")
   log "native catch-up $r: $(fmt "$SECS" 2) s = $(fmt "$rate" 0) changes/s (slot confirmed at $(fmt "$SECS_SLOT" 2) s); CPU walsender $ws_cpu s, apply worker $ap_cpu s; cluster $(fmt "$CW_CLUSTER") s, other processes $(fmt "$CW_OTHER") s in $(fmt "$CW_WALL") s"
 }
 catchup_pgshift() {
@@ -489,6 +521,7 @@ catchup_pgshift() {
   cpu_window_start
   q postgres "SELECT pg_stat_reset_replication_slot('$PGSHIFT_SLOT')" >/dev/null
   perf_start "pgshift_$r"
+  start_origin_sampler "$PGSHIFT_ORIGIN" "$OUT/origin_pgshift_$r"
   t0=$(now)
   start_pgshift "$OUT/events.ini" "$joblog"
   if ! res=$(wait_bg pgshift_alive "SELECT t_origin || ' ' || coalesce(t_slot::text, 'NaN') FROM bench_wait('$PGSHIFT_ORIGIN', '$MARKER', '$PGSHIFT_SLOT', '$TARGET', 3600)"); then
@@ -514,10 +547,13 @@ catchup_pgshift() {
   perf_stop "pgshift_$r" "$ws" "$JOB_PID" $(q postgres "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift/events' AND backend_type = 'client backend'")
   log "pgshift catch-up $r: slot statistics: $(slot_stats "$PGSHIFT_SLOT")"
   SECS=$(calc "${res% *} - $t0"); SECS_SLOT=$(calc "${res#* } - $t0")
+  kill "$OSAMPLER_PID" 2>/dev/null; wait "$OSAMPLER_PID" 2>/dev/null || true
+  local rates; rates=$(phase_rates "$OUT/origin_pgshift_$r" "$t0" "${res% *}")
+  log "pgshift catch-up $r: by phase (changes/s): inserts, updates, deletes = $rates"
   "$PGSHIFT_BIN" status -c "$OUT/events.ini" --json >"$OUT/pgshift_status_$r.json" 2>&1 || true
   stop_pgshift "$joblog"
   local rate; rate=$(calc "$CHANGES / $SECS")
-  PGSHIFT_RESULTS+=("$r|$(fmt "$SECS" 2)|$(fmt "$rate" 0)|$(fmt "$SECS_SLOT" 2)|pgshift $pg_cpu s, its backends $(fmt "$bk_cpu" 2) s, walsender $ws_cpu s|$(fmt "$CW_CLUSTER")|$(fmt "$CW_OTHER")|$CW_LOAD")
+  PGSHIFT_RESULTS+=("$r|$(fmt "$SECS" 2)|$(fmt "$rate" 0)|${rates// / / }|$(fmt "$SECS_SLOT" 2)|pgshift $pg_cpu s, its backends $(fmt "$bk_cpu" 2) s, walsender $ws_cpu s|$(fmt "$CW_CLUSTER")|$(fmt "$CW_OTHER")|$CW_LOAD")
   log "pgshift catch-up $r: $(fmt "$SECS" 2) s = $(fmt "$rate" 0) changes/s (slot confirmed at $(fmt "$SECS_SLOT" 2) s); CPU pgshift $pg_cpu s, its backends $(fmt "$bk_cpu" 2) s, walsender $ws_cpu s; cluster $(fmt "$CW_CLUSTER") s, other processes $(fmt "$CW_OTHER") s in $(fmt "$CW_WALL") s"
 }
 verify_targets() {
@@ -635,12 +671,18 @@ PY
     q postgres "CHECKPOINT"
     wait_quiet
     log "steady $mode $r: pgbench -c 4 -j 2 -T $T (load average $(loadavg))"
-    [ "$mode" = none ] || start_sampler "$origin" "$app" "$f.samples"
     [ "$mode" = pgshift ] && pcpu=$(proc_cpu "$JOB_PID")
     cpu_window_start
-    /usr/bin/time -f '%U %S' -o "$f.time" "$PGBENCH" -n -c 4 -j 2 -T "$T" src >"$f.pgbench.log" 2>&1 ||
-      { tail "$f.pgbench.log" >&2; die "pgbench failed"; }
+    /usr/bin/time -f '%U %S' -o "$f.time" "$PGBENCH" -n -c 4 -j 2 -T "$T" src >"$f.pgbench.log" 2>&1 &
+    local bpid=$!
+    # lag is sampled only while pgbench writes: when the source is idle, WAL
+    # that carries no transaction (running_xacts) would look like lag
+    sleep 1
+    [ "$mode" = none ] || start_sampler "$origin" "$app" "$f.samples"
+    wait "$bpid" || { tail "$f.pgbench.log" >&2; die "pgbench failed"; }
+    [ "$mode" = none ] || stop_sampler
     [ "$mode" = pgshift ] && pcpu=$(calc "$(proc_cpu "$JOB_PID") - $pcpu")
+    sleep 1   # let the postmaster reap pgbench's backends, so that their CPU is counted
     local bcpu; bcpu=$(awk '{printf "%.2f", $1 + $2}' "$f.time")
     cpu_window_end "$(calc "$pcpu + $bcpu")"
     tps=$(awk '/^tps/ {printf "%.0f", $3; exit}' "$f.pgbench.log")
@@ -653,7 +695,6 @@ PY
         wait_bg pgshift_alive "SELECT bench_wait(NULL, NULL, '$slot', '$lsn', 1800)" >/dev/null || { tail -30 "$ACC_LOG" >&2; die "pgshift exited during the steady-state run"; }
       fi
       drain=$(fmt "$(calc "$(now) - $t0")" 2)
-      stop_sampler
       lagline=$(lag_stats "$f.samples")
     fi
     case $mode in
@@ -685,15 +726,15 @@ RATIO=$(calc "$PGSHIFT_RATE / $NATIVE_RATE")
   echo "- Table: src.events, $N rows (heap $HEAP_MB MB, payload avg $PAYLOAD_B B), REPLICA IDENTITY USING INDEX (id, created_at). Targets: dst.events (native) and events__pgshift (pgshift), each $SHADOW_PARTS monthly partitions, PK (id, created_at), nothing else."
   echo "- Workload per run: $WL_DESC. Catch-up time: from ALTER SUBSCRIPTION ENABLE / starting \`pgshift run\` until the consumer's replication origin passes the last workload transaction (polled every 20 ms); 'slot' is when the slot's confirmed_flush_lsn reached the WAL position after the workload."
   echo
-  echo "| consumer | run | catch-up s | changes/s | slot confirmed s | CPU s of the consumer's processes | cluster CPU s | other processes' CPU s | load avg before |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| consumer | run | catch-up s | changes/s | INSERT / UPDATE / DELETE phase, changes/s | slot confirmed s | CPU s of the consumer's processes | cluster CPU s | other processes' CPU s | load avg before |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for x in "${NATIVE_RESULTS[@]}"; do echo "| native apply worker | ${x//|/ | } |"; done
   for x in "${PGSHIFT_RESULTS[@]}"; do echo "| pgshift | ${x//|/ | } |"; done
   echo
   echo "**pgshift / native = $(fmt "$RATIO" 2)×** (median changes/s: pgshift $PGSHIFT_RATE, native $NATIVE_RATE; goal ≥ 2.0×)."
   if [ "$STEADY" = 1 ]; then
     echo
-    echo "Steady state: \`pgbench -n -c 4 -j 2 -T $T\` TPC-B at scale $SCALE on src (branches and tellers vacuumed, history truncated first); native subscribes pgbench_accounts into a partitioned copy in dst, pgshift runs a job converting pgbench_accounts (RANGE on aid, step $STEP). Each consumer was caught up before pgbench started. Lag is sampled every 0.2 s: now minus the time the source WAL passed the consumer's origin progress (interpolated between samples); replay_lag is the walsender's own figure."
+    echo "Steady state: \`pgbench -n -c 4 -j 2 -T $T\` TPC-B at scale $SCALE on src (branches and tellers vacuumed, history truncated first); native subscribes pgbench_accounts into a partitioned copy in dst, pgshift runs a job converting pgbench_accounts (RANGE on aid, step $STEP). Each consumer was caught up before pgbench started. Lag is sampled every 0.2 s from 1 s after pgbench starts until it ends: now minus the time the source WAL passed the consumer's origin progress (interpolated between samples); replay_lag is the walsender's own figure."
     echo
     echo "| consumer | round | tps | lag p50 s | lag p99 s | lag max s | samples | walsender replay_lag p50 s | p99 s | caught up after pgbench s | cluster CPU s | pgshift CPU s | pgbench CPU s | other processes' CPU s | load avg before |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"

@@ -95,7 +95,6 @@ void set_stream_xid(Message& m, std::optional<uint32_t> xid) {
                              std::to_string(offset));
 }
 
-
 void put_header(std::string& out, size_t len, uint32_t subxid) {
     if (len > UINT32_MAX) {
         throw std::length_error("a single change of " + std::to_string(len) +
