@@ -78,6 +78,10 @@ int hex_nibble(char c) {
 /// Reads a capture: '#' comment lines, then one message per line as hex.
 std::vector<std::string> load_stream(const std::string& path) {
     std::ifstream in(path);
+    if (!in) {
+        throw std::runtime_error("cannot read " + path +
+                                 "; capture it first with bench/capture_stream.sh");
+    }
     if (!in)
         throw std::runtime_error("cannot open " + path);
     std::vector<std::string> payloads;
