@@ -39,7 +39,7 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CMDLINE="$(for v in N RUNS SCALE T C STEADY VERIFY; do if [ -n "${!v:-}" ]; then printf "%s=%s " "$v" "${!v}"; fi; done)bench/apply_bench.sh"
+CMDLINE="$(for v in N RUNS SCALE T C STEADY VERIFY PROFILE QUIET_MAX; do if [ -n "${!v:-}" ]; then printf "%s=%s " "$v" "${!v}"; fi; done)$(n=$(ps -o ni= $$ | tr -d ' '); [ "$n" = 0 ] || echo "nice -n $n ")bench/apply_bench.sh"
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 N=${N:-5000000}
 RUNS=${RUNS:-1}
@@ -79,7 +79,8 @@ BG_PIDS=()
 JOB_PID=""
 cleanup() {
   local rc=$?
-  [ -n "$JOB_PID" ] && kill -TERM "$JOB_PID" 2>/dev/null && wait "$JOB_PID" 2>/dev/null
+  set +e   # a failing kill or wait must not skip stopping the cluster
+  if [ -n "$JOB_PID" ]; then kill -TERM "$JOB_PID" 2>/dev/null; wait "$JOB_PID" 2>/dev/null; fi
   for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   "$ROOT/scripts/pgcluster.sh" stop "$STATE" >/dev/null 2>&1 || true
   [ $rc -eq 0 ] || echo "apply_bench: failed (exit $rc); logs in $OUT" >&2
@@ -245,7 +246,7 @@ PGSHIFT_SLOT=$(q postgres "SELECT slot_name FROM pg_replication_slots WHERE slot
 [ -n "$PGSHIFT_ORIGIN" ] && [ -n "$PGSHIFT_SLOT" ] && [ "$PGSHIFT_ORIGIN" = "$PGSHIFT_SLOT" ] ||
   die "no (single) pgshift origin/slot for the events job: origin '$PGSHIFT_ORIGIN', slot '$PGSHIFT_SLOT'"
 SHADOW_PARTS=$(q src "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events__pgshift'::regclass")
-SHADOW_IDX=$(q src "SELECT string_agg(indexdef, '; ') FROM pg_indexes WHERE tablename = 'events__pgshift'")
+log "pgshift shadow: $SHADOW_PARTS partitions; $(q src "SELECT string_agg(indexdef, '; ') FROM pg_indexes WHERE tablename = 'events__pgshift'")"
 
 # Native logical replication into an identically named partitioned table needs
 # the partition key in the replica identity: with the default identity (id)
@@ -306,8 +307,7 @@ q src "CREATE SEQUENCE bench_del_seq"
 # wait_restart SLOT LSN: while the consumer runs, CHECKPOINT (which logs
 # running_xacts) until the slot's restart_lsn has moved past LSN
 wait_restart() {
-  local i
-  for i in $(seq 1 60); do
+  for _ in $(seq 1 60); do
     [ "$(q postgres "SELECT restart_lsn >= '$2' FROM pg_replication_slots WHERE slot_name = '$1'")" = t ] && return 0
     q postgres "CHECKPOINT"
     sleep 1.5
