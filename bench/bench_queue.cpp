@@ -10,7 +10,7 @@
 // the consumer), so only the queue itself is measured.
 //
 //   queue/change_queue  pgshift::ChangeQueue as is: try_push / try_pop with
-//                       the item and byte counters (4 atomic RMWs per item).
+//                       its item and byte accounting.
 //   queue/spsc_raw      the bare boost::lockfree::spsc_queue<TxnBatch*> with
 //                       the same capacity, for reference.
 //   queue_one_thread/*  the same two queues driven by one thread (bursts of
