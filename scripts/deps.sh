@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   g++ cmake ninja-build pkg-config
   libpq-dev libboost-dev libspdlog-dev libcli11-dev libinih-dev nlohmann-json3-dev libxxhash-dev
-  libgtest-dev libbenchmark-dev
+  libgoogle-perftools-dev libgtest-dev libbenchmark-dev
   postgresql-15 postgresql-contrib
 )
 
