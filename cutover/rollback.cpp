@@ -50,6 +50,7 @@ std::vector<std::string> rollback_statements(const SwapPlan& plan) {
         sql.push_back(set_identity(n.source, col, "ALWAYS"));
         sql.push_back(set_identity(n.shadow, col, "BY DEFAULT"));
     }
+    sql.insert(sql.end(), plan.object_sql.begin(), plan.object_sql.end());
     sql.push_back(plan.done_sql);
     return sql;
 }

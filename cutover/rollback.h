@@ -19,7 +19,8 @@ namespace pgshift {
 /// name, give the original index names back to the old table, move serial
 /// sequences back, continue the old table's identity sequences from the new
 /// ones, make identity columns ALWAYS on the old table and BY DEFAULT on the
-/// partitioned one (it is the apply target again), then plan.done_sql.
+/// partitioned one (it is the apply target again), move the dependent objects
+/// back (plan.object_sql: ShadowPlan::rollback_sql), then plan.done_sql.
 std::vector<std::string> rollback_statements(const SwapPlan& plan);
 
 /// Statements added to a cutover that keeps a reverse stream: the old table

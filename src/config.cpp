@@ -421,6 +421,24 @@ const KeySpec kPartitioningKeys[] = {
      .apply = [](JobConfig& c, const std::string& v) { c.list_values = parse_list_values(v); }},
 };
 
+std::string parse_sub_strategy(std::string_view value) {
+    std::string v = lower(value);
+    if (v == "range" || v == "hash")
+        return v;
+    throw ConfigError(show(value) + " is not a sub-partitioning strategy; use hash or range");
+}
+
+const KeySpec kSubpartitioningKeys[] = {
+    {.name = "strategy",
+     .apply = [](JobConfig& c, const std::string& v) { c.sub_strategy = parse_sub_strategy(v); }},
+    {.name = "column",
+     .apply = [](JobConfig& c, const std::string& v) { c.sub_column = parse_identifier(v); },
+     .identifier = true},
+    {.name = "interval",
+     .apply = [](JobConfig& c, const std::string& v) { c.sub_interval = parse_interval(v); }},
+    {.name = "modulus", .apply = set_int<&JobConfig::sub_modulus, 2, 1024>},
+};
+
 const KeySpec kCopyKeys[] = {
     {.name = "workers", .apply = set_int<&JobConfig::copy_workers, 1, 64>},
 };
@@ -482,6 +500,7 @@ const KeySpec kMaintainKeys[] = {
 
 const SectionSpec kSections[] = {
     {"job", kJobKeys},       {"source", kSourceKeys},     {"partitioning", kPartitioningKeys},
+    {"subpartitioning", kSubpartitioningKeys},
     {"copy", kCopyKeys},     {"cutover", kCutoverKeys},   {"safety", kSafetyKeys},
     {"verify", kVerifyKeys}, {"maintain", kMaintainKeys},
 };
@@ -840,6 +859,59 @@ std::string derive_job_name(const QualifiedName& table) {
     return out;
 }
 
+std::vector<std::string> JobConfig::partition_columns() const {
+    std::vector<std::string> cols{column};
+    if (!sub_strategy.empty() && sub_column != column)
+        cols.push_back(sub_column);
+    return cols;
+}
+
+namespace {
+
+/// [subpartitioning]: all or nothing, and only the keys its strategy uses.
+/// `line_of(key)` gives the "file:line: " prefix of a key.
+void check_subpartitioning(const JobConfig& cfg, const std::map<std::string, int>& seen,
+                           const auto& line_of) {
+    bool any = false;
+    for (const auto& k : kSubpartitioningKeys)
+        any = any || seen.contains("subpartitioning." + std::string(k.name));
+    if (!any)
+        return;
+    for (const char* key : {"strategy", "column"}) {
+        std::string q = std::string("subpartitioning.") + key;
+        if (!seen.contains(q)) {
+            throw ConfigError(line_of(q) + q + ": required when [subpartitioning] is used; add \"" +
+                              key + " = ...\" under [subpartitioning]");
+        }
+    }
+    if (cfg.strategy == "hash") {
+        throw ConfigError(line_of("subpartitioning.strategy") +
+                          "subpartitioning.strategy: HASH partitions cannot be sub-partitioned "
+                          "by pgshift; use [partitioning] strategy = range or list");
+    }
+    const bool hash = cfg.sub_strategy == "hash";
+    if (hash && !seen.contains("subpartitioning.modulus")) {
+        throw ConfigError(line_of("subpartitioning.strategy") +
+                          "subpartitioning.modulus: required when strategy = hash (2 to 1024)");
+    }
+    if (!hash && !seen.contains("subpartitioning.interval")) {
+        throw ConfigError(line_of("subpartitioning.strategy") +
+                          "subpartitioning.interval: required when strategy = range");
+    }
+    const char* unused = hash ? "subpartitioning.interval" : "subpartitioning.modulus";
+    if (seen.contains(unused)) {
+        throw ConfigError(line_of(unused) + unused +
+                          ": not used with [subpartitioning] strategy = " + cfg.sub_strategy);
+    }
+    if (!hash && cfg.strategy == "range" && cfg.sub_column == cfg.column) {
+        throw ConfigError(line_of("subpartitioning.column") +
+                          "subpartitioning.column: RANGE inside RANGE on the same column is "
+                          "one level with a smaller interval; use a different column");
+    }
+}
+
+}  // namespace
+
 JobConfig parse_config_string(std::string_view text, const std::string& origin) {
     ParseState st;
     st.text = text;
@@ -909,6 +981,7 @@ JobConfig parse_config_string(std::string_view text, const std::string& origin) 
             throw ConfigError(line_of(q) + q + ": not used with strategy = " + cfg.strategy);
         }
     }
+    check_subpartitioning(cfg, st.first_line, line_of);
     if (cfg.max_lag_bytes >= cfg.max_retained_wal) {
         std::string key = st.first_line.contains("cutover.max_lag_bytes")
                               ? "cutover.max_lag_bytes"

@@ -128,6 +128,16 @@ struct JobConfig {
     bool widen_unique = true;
     int modulus = 0;                       ///< strategy = hash: number of partitions, 2..1024
     std::vector<std::string> list_values;  ///< strategy = list: "values"; empty = from the data
+    // [subpartitioning]: a second level under every partition (range -> hash,
+    // list -> range, ...); empty sub_strategy means one level.
+    std::string sub_strategy;        ///< key "strategy": "", "hash" or "range"
+    std::string sub_column;          ///< key "column", as parse_identifier
+    PartitionInterval sub_interval;  ///< key "interval", sub_strategy = range
+    int sub_modulus = 0;             ///< key "modulus", sub_strategy = hash, 2..1024
+
+    /// Partition key columns of every level, outermost first: {column} or
+    /// {column, sub_column} (sub_column once when both are the same).
+    std::vector<std::string> partition_columns() const;
     // [copy]
     int copy_workers = 2;  ///< key "workers", 1..64
     // [cutover]

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "job_names.h"
+#include "shadow_ddl.h"
 
 namespace pgshift {
 
@@ -181,10 +182,21 @@ SELECT p.pubname, (to_jsonb(pr) ->> 'prqual') IS NOT NULL OR (to_jsonb(pr) ->> '
  ORDER BY p.pubname
 )SQL";
 
+// stxkind 'e' (expressions) is implied by the column list, never written.
+constexpr const char* kStatisticsSql = R"SQL(
+SELECT n.nspname, s.stxname,
+       array_to_string(ARRAY(SELECT CASE k WHEN 'd' THEN 'ndistinct' WHEN 'f' THEN 'dependencies'
+                                           WHEN 'm' THEN 'mcv' END
+                               FROM unnest(s.stxkind) WITH ORDINALITY AS u(k, ord)
+                              WHERE k <> 'e' ORDER BY ord), ', '),
+       pg_get_statisticsobjdef_columns(s.oid), COALESCE(s.stxstattarget::int, -1),
+       obj_description(s.oid, 'pg_statistic_ext')
+  FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+ WHERE s.stxrelid = $1
+ ORDER BY 1, 2
+)SQL";
+
 constexpr const char* kMiscSql = R"SQL(
-SELECT 's', quote_ident(n.nspname) || '.' || quote_ident(s.stxname)
-  FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE s.stxrelid = $1
-UNION ALL
 SELECT 'r', quote_ident(rulename) FROM pg_rewrite WHERE ev_class = $1 AND rulename <> '_RETURN'
 UNION ALL
 SELECT 'i', inhparent::regclass::text FROM pg_inherits WHERE inhrelid = $1
@@ -331,12 +343,17 @@ void load_objects(pg::Connection& conn, TableInfo& t, const std::string& job_pub
     r = conn.exec_params(kPublicationsSql, {oid, job_publication});
     for (int i = 0; i < r.rows(); ++i)
         t.publications.push_back({r.str(i, 0), r.boolean(i, 1)});
-    r = conn.exec_params(kMiscSql, {oid});
+    r = conn.exec_params(kStatisticsSql, {oid});
     for (int i = 0; i < r.rows(); ++i) {
-        char kind = r.view(i, 0)[0];
-        auto& list = kind == 's' ? t.statistics : kind == 'r' ? t.rules : t.inheritance;
-        list.push_back(r.str(i, 1));
+        t.statistics.push_back({{r.str(i, 0), r.str(i, 1)},
+                                r.str(i, 2),
+                                r.str(i, 3),
+                                static_cast<int>(r.i64(i, 4)),
+                                r.opt(i, 5)});
     }
+    r = conn.exec_params(kMiscSql, {oid});
+    for (int i = 0; i < r.rows(); ++i)
+        (r.view(i, 0)[0] == 'r' ? t.rules : t.inheritance).push_back(r.str(i, 1));
 }
 
 }  // namespace
@@ -539,88 +556,102 @@ bool is_time_type(uint32_t oid) {
     return oid == 1082 || oid == 1114 || oid == 1184;
 }
 
-void check_partition_column(pg::Connection& conn, const JobConfig& cfg, const TableInfo& t,
-                            Preflight& p) {
-    const std::string name = "partition key";
-    const ColumnInfo* c = t.column(cfg.column);
+/// One level of the partitioning: what check_partition_column looks at.
+struct KeyLevel {
+    std::string check;  ///< check name: "partition key" / "sub-partition key"
+    std::string section;
+    std::string strategy;
+    std::string column;
+    PartitionInterval interval;
+    int modulus = 0;
+};
+
+std::vector<KeyLevel> key_levels(const JobConfig& cfg) {
+    std::vector<KeyLevel> out{
+        {"partition key", "partitioning", cfg.strategy, cfg.column, cfg.interval, cfg.modulus}};
+    if (!cfg.sub_strategy.empty()) {
+        out.push_back({"sub-partition key", "subpartitioning", cfg.sub_strategy, cfg.sub_column,
+                       cfg.sub_interval, cfg.sub_modulus});
+    }
+    return out;
+}
+
+/// Why `interval` does not fit column `c`, or "" when it does.
+std::string interval_mismatch(const ColumnInfo& c, const KeyLevel& k) {
+    if (k.interval.is_integer && !is_integer_type(c.type_oid))
+        return "column \"" + c.name + "\" is " + c.type + " but the interval is an integer step";
+    if (!k.interval.is_integer && !is_time_type(c.type_oid))
+        return "column \"" + c.name + "\" is " + c.type + " but the interval \"" +
+               k.interval.pg_interval() + "\" needs a date, timestamp or timestamptz column";
+    if (c.type_oid == 1082 &&
+        (k.interval.unit == TimeUnit::Minute || k.interval.unit == TimeUnit::Hour))
+        return "column \"" + c.name + "\" is a date; use an interval of at least 1 day";
+    return "";
+}
+
+std::string level_summary(const ColumnInfo& c, const KeyLevel& k) {
+    std::string how = k.strategy == "hash"   ? "HASH, modulus " + std::to_string(k.modulus)
+                      : k.strategy == "list" ? "LIST, one partition per value and a DEFAULT "
+                                               "partition"
+                                             : "RANGE by " + k.interval.pg_interval();
+    return "\"" + c.name + "\" " + c.type + ", " + how;
+}
+
+void check_key_level(pg::Connection& conn, const JobConfig& cfg, const TableInfo& t,
+                     const KeyLevel& k, Preflight& p) {
+    const ColumnInfo* c = t.column(k.column);
     std::string tbl = conn.qualified(t.name.schema, t.name.name);
     if (!c) {
-        p.checks.push_back(fail(name, "column \"" + cfg.column + "\" does not exist in " + tbl,
-                                "set [partitioning] column to one of the table's columns"));
-        return;
-    }
-    if (cfg.strategy != "range") {
-        if (c->generated) {
-            p.checks.push_back(fail(name, "column \"" + c->name + "\" is a generated column",
-                                    "partition by a stored, non-generated column"));
-            return;
-        }
-        if (!c->not_null && (t.primary_key() || t.identity_index())) {
-            auto r = conn.exec("SELECT EXISTS (SELECT 1 FROM " + tbl + " WHERE " +
-                               conn.ident(c->name) + " IS NULL)");
-            if (r.boolean(0, 0)) {
-                p.checks.push_back(fail(name,
-                                        "column \"" + c->name +
-                                            "\" has NULL values but becomes part of the "
-                                            "widened primary key",
-                                        "set them, then ALTER TABLE " + tbl + " ALTER COLUMN " +
-                                            conn.ident(c->name) + " SET NOT NULL;"));
-                return;
-            }
-        }
-        p.checks.push_back(
-            pass(name, "\"" + c->name + "\" " + c->type + ", " +
-                           (cfg.strategy == "hash" ? "HASH, modulus " + std::to_string(cfg.modulus)
-                                                   : std::string("LIST, one partition per value "
-                                                                 "and a DEFAULT partition"))));
-        return;
-    }
-    if (cfg.interval.is_integer && !is_integer_type(c->type_oid)) {
-        p.checks.push_back(fail(
-            name,
-            "column \"" + c->name + "\" is " + c->type + " but the interval is an integer step",
-            "use an integer column, or an interval like \"1 month\""));
-        return;
-    }
-    if (!cfg.interval.is_integer && !is_time_type(c->type_oid)) {
-        p.checks.push_back(fail(name,
-                                "column \"" + c->name + "\" is " + c->type +
-                                    " but the interval \"" + cfg.interval.pg_interval() +
-                                    "\" needs a date, timestamp or timestamptz column",
-                                "use a time column, or an integer step for integer columns"));
-        return;
-    }
-    if (c->type_oid == 1082 &&
-        (cfg.interval.unit == TimeUnit::Minute || cfg.interval.unit == TimeUnit::Hour)) {
-        p.checks.push_back(fail(name, "column \"" + c->name + "\" is a date",
-                                "use an interval of at least 1 day for date columns"));
+        p.checks.push_back(fail(k.check, "column \"" + k.column + "\" does not exist in " + tbl,
+                                "set [" + k.section + "] column to one of the table's columns"));
         return;
     }
     if (c->generated) {
-        p.checks.push_back(fail(name, "column \"" + c->name + "\" is a generated column",
+        p.checks.push_back(fail(k.check, "column \"" + c->name + "\" is a generated column",
                                 "partition by a stored, non-generated column"));
         return;
     }
-    if (!c->not_null) {
+    if (k.strategy == "range") {
+        if (auto why = interval_mismatch(*c, k); !why.empty()) {
+            p.checks.push_back(fail(k.check, why,
+                                    "use a time column with an interval like \"1 month\", or an "
+                                    "integer column with an integer step ([" +
+                                        k.section + "] interval)"));
+            return;
+        }
+    }
+    if (c->not_null) {
+        p.checks.push_back(pass(k.check, level_summary(*c, k)));
+        return;
+    }
+    // A NULL key fits only a DEFAULT (RANGE) or NULL-accepting (LIST, HASH)
+    // partition, and never a widened primary key or identity index.
+    bool widened = t.primary_key() || t.identity_index();
+    bool range_needs_default = k.strategy == "range" && !cfg.default_partition;
+    if (widened || range_needs_default) {
         auto r = conn.exec("SELECT EXISTS (SELECT 1 FROM " + tbl + " WHERE " + conn.ident(c->name) +
                            " IS NULL)");
-        if (r.boolean(0, 0) && (t.primary_key() || !cfg.default_partition)) {
-            p.checks.push_back(fail(name, "column \"" + c->name + "\" has NULL values",
+        if (r.boolean(0, 0)) {
+            p.checks.push_back(fail(k.check,
+                                    "column \"" + c->name + "\" has NULL values" +
+                                        (widened ? " but becomes part of the widened primary key"
+                                                 : " and no partition takes them"),
                                     "set them, then ALTER TABLE " + tbl + " ALTER COLUMN " +
                                         conn.ident(c->name) + " SET NOT NULL;"));
             return;
         }
-        p.checks.push_back(
-            warn(name,
-                 "column \"" + c->name + "\" (" + c->type + ") is nullable" +
-                     (t.primary_key() ? "; it becomes NOT NULL in the shadow's "
-                                        "primary key"
-                                      : ""),
-                 "ALTER TABLE " + tbl + " ALTER COLUMN " + conn.ident(c->name) + " SET NOT NULL;"));
-        return;
     }
     p.checks.push_back(
-        pass(name, "\"" + c->name + "\" " + c->type + ", RANGE by " + cfg.interval.pg_interval()));
+        warn(k.check,
+             level_summary(*c, k) + "; the column is nullable" +
+                 (widened ? " and becomes NOT NULL in the shadow's primary key" : ""),
+             "ALTER TABLE " + tbl + " ALTER COLUMN " + conn.ident(c->name) + " SET NOT NULL;"));
+}
+
+void check_partition_column(pg::Connection& conn, const JobConfig& cfg, const TableInfo& t,
+                            Preflight& p) {
+    for (const auto& level : key_levels(cfg))
+        check_key_level(conn, cfg, t, level, p);
 }
 
 void check_job_objects(pg::Connection& conn, const JobConfig& cfg, Preflight& p) {
@@ -681,31 +712,23 @@ std::string join_names(const std::vector<std::string>& v) {
     return out;
 }
 
-/// Same rule as shadow_ddl's referenceable_after_widening (kept here so the
-/// inspector does not depend on the DDL generator).
-bool referenceable(const TableInfo& t, const std::string& key, std::vector<std::string> ref) {
-    std::sort(ref.begin(), ref.end());
-    for (const auto& i : t.indexes) {
-        if (!i.unique || i.partial || i.has_expressions || i.exclusion || i.key_columns.empty())
-            continue;
-        auto cols = i.key_columns;
-        if (!has_column(cols, key))
-            cols.push_back(key);
-        std::sort(cols.begin(), cols.end());
-        if (cols == ref)
-            return true;
-    }
-    return false;
-}
-
 /// Objects of the table that the shadow must carry, or cannot.
 void check_objects(pg::Connection& conn, const JobConfig& cfg, const TableInfo& t, Preflight& p) {
     std::string tbl = conn.qualified(t.name.schema, t.name.name);
-    std::string key = conn.ident(cfg.column);
-    // Unique keys that lack the partition column.
+    const auto key_columns = cfg.partition_columns();
+    std::string key;
+    for (const auto& c : key_columns)
+        key += (key.empty() ? "" : ", ") + conn.ident(c);
+    auto referenceable = [&](const std::vector<std::string>& ref) {
+        return referenceable_after_widening(t, key_columns, ref);
+    };
+    // Unique keys that lack a partition column.
     std::vector<std::string> narrow;
     for (const auto& i : t.indexes) {
-        if (i.unique && !has_column(i.key_columns, cfg.column))
+        bool lacks = std::any_of(key_columns.begin(), key_columns.end(), [&](const std::string& c) {
+            return !has_column(i.key_columns, c);
+        });
+        if (i.unique && lacks)
             narrow.push_back(i.name);
     }
     if (!narrow.empty() && !cfg.widen_unique) {
@@ -719,8 +742,10 @@ void check_objects(pg::Connection& conn, const JobConfig& cfg, const TableInfo& 
                      ") keys (uniqueness per partition key value), or partition by a column those "
                      "keys contain"));
     } else if (!narrow.empty()) {
-        p.checks.push_back(pass("unique keys", join_names(narrow) + " widened with " + key +
-                                                   " (widen_unique = true; see Notes)"));
+        p.checks.push_back(warn("unique keys",
+                                join_names(narrow) + " widened with " + key +
+                                    ": uniqueness now holds per partition key value (see Notes)",
+                                "set [partitioning] widen_unique = false to refuse instead"));
     } else {
         p.checks.push_back(pass("unique keys", "every unique key contains " + key));
     }
@@ -739,7 +764,7 @@ void check_objects(pg::Connection& conn, const JobConfig& cfg, const TableInfo& 
     };
     for (const auto& fk : t.incoming_fks) {
         std::string child = conn.qualified(fk.table.schema, fk.table.name);
-        if (!referenceable(t, cfg.column, fk.ref_columns)) {
+        if (!referenceable(fk.ref_columns)) {
             fk_refusal(fk, child);
         } else if (fk.table_partitioned) {
             p.checks.push_back(warn("foreign key " + fk.name,
@@ -755,7 +780,7 @@ void check_objects(pg::Connection& conn, const JobConfig& cfg, const TableInfo& 
         }
     }
     for (const auto& c : t.constraints) {
-        if (c.type == 'f' && c.table == t.name && !referenceable(t, cfg.column, c.ref_columns)) {
+        if (c.type == 'f' && c.table == t.name && !referenceable(c.ref_columns)) {
             fk_refusal(c, tbl);
         } else if (c.type == 'f' && !c.validated) {
             p.checks.push_back(warn("foreign key " + c.name,
@@ -781,14 +806,24 @@ void check_objects(pg::Connection& conn, const JobConfig& cfg, const TableInfo& 
         p.checks.push_back(fail("replica identity index", "the identity index is partial",
                                 "use REPLICA IDENTITY FULL"));
     }
+    // A materialized view is not re-created in the cutover transaction: that
+    // would run its query under the lock. REFRESH keeps reading the old table.
     for (const auto& v : t.views) {
+        std::string view = conn.qualified(v.name.schema, v.name.name);
         if (v.relkind == 'm') {
-            std::string mv = conn.qualified(v.name.schema, v.name.name);
-            p.checks.push_back(warn("materialized view " + v.name.display(),
-                                    "it would keep reading the old table after the cutover",
-                                    "after the cutover: DROP MATERIALIZED VIEW " + mv +
-                                        "; CREATE MATERIALIZED VIEW " + mv + " AS " +
-                                        v.definition));
+            p.checks.push_back(warn(
+                "materialized view " + v.name.display(),
+                "it reads the table by OID, so after the cutover REFRESH keeps reading the old "
+                "table (and DROP of the old table is refused while it exists); pgshift does not "
+                "re-create it because that would run its query under the cutover lock",
+                "after the cutover, re-create it (with its indexes and grants): "
+                "CREATE MATERIALIZED VIEW " +
+                    conn.qualified(v.name.schema, v.name.name + "_new") + " AS" + v.definition +
+                    " then swap the names with ALTER MATERIALIZED VIEW ... RENAME"));
+        } else {
+            p.checks.push_back(pass("view " + v.name.display(),
+                                    "re-created in the cutover transaction to read the new "
+                                    "table (and again by a rollback to read the old one)"));
         }
     }
     for (const auto& pub : t.publications) {
@@ -800,15 +835,21 @@ void check_objects(pg::Connection& conn, const JobConfig& cfg, const TableInfo& 
                                         " ADD TABLE " + tbl + " WHERE (...) / (columns)"));
         }
     }
-    if (!t.statistics.empty()) {
-        p.checks.push_back(
-            warn("extended statistics", join_names(t.statistics) + " are not carried",
-                 "CREATE STATISTICS ... ON ... FROM " + tbl + " again after the cutover"));
+    for (const auto& s : t.statistics) {
+        p.checks.push_back(pass("statistics " + s.name.display(),
+                                "cloned onto the shadow; names swapped at cutover"));
     }
+    // Rules are refused rather than cloned: a DO INSTEAD rule on the shadow
+    // would rewrite the applier's own statements, and dropping one silently
+    // changes what the application's statements do.
     if (!t.rules.empty()) {
-        p.checks.push_back(warn(
-            "rules", "rewrite rule(s) " + join_names(t.rules) + " on the table are not carried",
-            "CREATE RULE ... ON " + tbl + " again after the cutover"));
+        p.checks.push_back(
+            fail("rules",
+                 "rewrite rule(s) " + join_names(t.rules) + " on " + tbl +
+                     " change what statements on the table do; pgshift cannot carry them",
+                 "save them (SELECT pg_get_ruledef(oid) FROM pg_rewrite WHERE ev_class = " +
+                     conn.literal(tbl) + "::regclass), DROP RULE each ON " + tbl +
+                     ", convert, then CREATE them again on the new table"));
     }
     if (!t.inheritance.empty()) {
         p.checks.push_back(

@@ -103,6 +103,15 @@ struct DependentView {
     std::vector<std::string> options;  ///< reloptions (security_barrier=true, check_option=local)
 };
 
+/// An extended statistics object (CREATE STATISTICS) on the table.
+struct StatisticsInfo {
+    QualifiedName name;  ///< its own schema may differ from the table's
+    std::string kinds;   ///< explicit kinds, "ndistinct, dependencies, mcv"; empty: expression only
+    std::string columns;  ///< pg_get_statisticsobjdef_columns: "a, b" or "(a + b), c"
+    int stattarget = -1;  ///< stxstattarget, -1 for the default
+    std::optional<std::string> comment;
+};
+
 struct PublicationInfo {
     std::string name;
     bool filtered = false;  ///< has a row filter or a column list
@@ -141,9 +150,9 @@ struct TableInfo {
     std::vector<GrantInfo> grants;
     std::vector<DependentView> views;           ///< views and matviews reading the table
     std::vector<PublicationInfo> publications;  ///< explicit publication memberships
-    std::vector<std::string> statistics;        ///< extended statistics objects (qualified)
-    std::vector<std::string> rules;             ///< rewrite rules on the table itself
-    std::vector<std::string> inheritance;       ///< inheritance parents/children (qualified)
+    std::vector<StatisticsInfo> statistics;     ///< extended statistics objects
+    std::vector<std::string> rules;        ///< rewrite rules on the table itself (quoted names)
+    std::vector<std::string> inheritance;  ///< inheritance parents/children (qualified)
 
     const ColumnInfo* column(const std::string& name) const;
     const IndexInfo* primary_key() const;

@@ -27,36 +27,6 @@ std::string job_application_name(const JobConfig& cfg) {
     return "pgshift/" + cfg.job_name;
 }
 
-ShadowPlan make_shadow_plan(pg::Connection& conn, const JobConfig& cfg, const TableInfo& table) {
-    JobNames names = JobNames::from(cfg, conn.database());
-    if (cfg.strategy == "hash") {
-        return plan_shadow(table, cfg, names,
-                           compute_hash_partitions(table.name.name, cfg.modulus));
-    }
-    if (cfg.strategy == "list") {
-        std::vector<std::optional<std::string>> values(cfg.list_values.begin(),
-                                                       cfg.list_values.end());
-        if (values.empty()) {
-            // The data's distinct values (an index on the column serves it).
-            auto r =
-                conn.exec("SELECT DISTINCT " + conn.ident(cfg.column) + "::text FROM " +
-                          conn.qualified(table.name.schema, table.name.name) +
-                          " ORDER BY 1 NULLS LAST LIMIT " + std::to_string(kMaxPartitions + 1));
-            for (int i = 0; i < r.rows(); ++i)
-                values.push_back(r.opt(i, 0));
-        }
-        return plan_shadow(table, cfg, names, compute_list_partitions(table.name.name, values));
-    }
-    const ColumnInfo* key = table.column(cfg.column);
-    auto range = partition_key_range(conn, table, *key);
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-    auto partitions = compute_partitions(table.name.name, key_type_of(key->type_oid), cfg.interval,
-                                         range, now, cfg.premake, cfg.default_partition);
-    return plan_shadow(table, cfg, names, partitions);
-}
-
 void print_checks(const std::vector<Check>& checks) {
     for (const auto& c : checks) {
         std::printf("  %-4s  %-28s %s\n", to_string(c.status), c.name.c_str(), c.detail.c_str());

@@ -250,6 +250,49 @@ std::vector<PartitionBound> compute_list_partitions(
     return out;
 }
 
+std::vector<PartitionBound> with_subpartitions(std::vector<PartitionBound> parents,
+                                               const std::vector<PartitionBound>& layout) {
+    if (parents.size() * layout.size() > kMaxPartitions) {
+        throw std::runtime_error(
+            std::to_string(parents.size()) + " partitions of " + std::to_string(layout.size()) +
+            " sub-partitions each make " + std::to_string(parents.size() * layout.size()) +
+            " tables, more than the limit of " + std::to_string(kMaxPartitions) +
+            "; use larger intervals or a smaller [subpartitioning] modulus");
+    }
+    for (auto& p : parents) {
+        p.subpartitions = layout;
+        for (auto& sub : p.subpartitions)
+            sub.name = suffixed_name(p.name, sub.name);
+    }
+    return parents;
+}
+
+std::vector<const PartitionBound*> all_partitions(const std::vector<PartitionBound>& partitions) {
+    std::vector<const PartitionBound*> out;
+    for (const auto& p : partitions) {
+        out.push_back(&p);
+        for (const auto& sub : p.subpartitions)
+            out.push_back(&sub);
+    }
+    return out;
+}
+
+std::vector<const PartitionBound*> leaf_partitions(const std::vector<PartitionBound>& partitions) {
+    std::vector<const PartitionBound*> out;
+    for (const auto* p : all_partitions(partitions)) {
+        if (p->subpartitions.empty())
+            out.push_back(p);
+    }
+    return out;
+}
+
+std::string subpartition_method(const JobConfig& cfg) {
+    if (cfg.sub_strategy.empty())
+        return "";
+    return std::string(cfg.sub_strategy == "hash" ? "HASH" : "RANGE") + " (" +
+           quote_ident_offline(cfg.sub_column) + ")";
+}
+
 namespace {
 
 std::string qualified(const QualifiedName& n) {
@@ -275,6 +318,7 @@ std::string column_definition(const ColumnInfo& c, bool force_not_null) {
 }
 
 std::string partition_sql(const PartitionBound& p, const QualifiedName& parent,
+                          const std::string& sub_method,
                           const std::vector<std::string>& reloptions) {
     std::string sql = "CREATE TABLE " + quote_ident_offline(parent.schema) + "." +
                       quote_ident_offline(p.name) + " PARTITION OF " + qualified(parent);
@@ -286,7 +330,9 @@ std::string partition_sql(const PartitionBound& p, const QualifiedName& parent,
         sql += " FOR VALUES FROM (" + quote_literal_offline(p.from) + ") TO (" +
                quote_literal_offline(p.to) + ")";
     }
-    if (!reloptions.empty()) {
+    if (!p.subpartitions.empty()) {
+        sql += " PARTITION BY " + sub_method;
+    } else if (!reloptions.empty()) {
         sql += " WITH (";
         for (size_t i = 0; i < reloptions.size(); ++i)
             sql += (i ? ", " : "") + reloptions[i];
@@ -305,9 +351,10 @@ std::string join_idents(const std::vector<std::string>& cols) {
     return out;
 }
 
-/// Appends the partition column to the key list of a unique index's USING
+/// Appends partition columns to the key list of a unique index's USING
 /// clause ("btree (a) INCLUDE (b)" -> "btree (a, \"k\") INCLUDE (b)").
-std::string widen_using_clause(const std::string& using_clause, const std::string& column) {
+std::string widen_using_clause(const std::string& using_clause,
+                               const std::vector<std::string>& columns) {
     size_t open = using_clause.find('(');
     int depth = 0;
     bool in_quote = false;
@@ -320,8 +367,7 @@ std::string widen_using_clause(const std::string& using_clause, const std::strin
         if (ch == '(')
             ++depth;
         if (ch == ')' && --depth == 0) {
-            return using_clause.substr(0, i) + ", " + quote_ident_offline(column) +
-                   using_clause.substr(i);
+            return using_clause.substr(0, i) + ", " + join_idents(columns) + using_clause.substr(i);
         }
     }
     throw std::runtime_error("cannot parse index definition: " + using_clause);
@@ -331,14 +377,26 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
     return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+/// The partition columns (every level) a unique key lacks and must be widened with.
+std::vector<std::string> missing_partition_columns(const std::vector<std::string>& key_columns,
+                                                   const JobConfig& cfg) {
+    std::vector<std::string> out;
+    for (const auto& c : cfg.partition_columns()) {
+        if (!contains(key_columns, c))
+            out.push_back(c);
+    }
+    return out;
+}
+
 void plan_primary_key(const TableInfo& src, const JobConfig& cfg, const JobNames& names,
                       ShadowPlan& plan) {
     const IndexInfo* pk = src.primary_key();
     if (!pk)
         return;
     plan.key_columns = pk->key_columns;
-    if (!contains(plan.key_columns, cfg.column)) {
-        plan.key_columns.push_back(cfg.column);
+    auto missing = missing_partition_columns(pk->key_columns, cfg);
+    if (!missing.empty()) {
+        plan.key_columns.insert(plan.key_columns.end(), missing.begin(), missing.end());
         plan.notes.push_back("primary key " + pk->name + " (" + join_idents(pk->key_columns) +
                              ") is widened to (" + join_idents(plan.key_columns) +
                              "): uniqueness now holds per partition key value");
@@ -353,16 +411,18 @@ void plan_primary_key(const TableInfo& src, const JobConfig& cfg, const JobNames
 void plan_secondary_index(const IndexInfo& idx, const JobConfig& cfg, const JobNames& names,
                           ShadowPlan& plan) {
     std::string shadow_name = suffixed_name(idx.name, "__pgshift");
-    bool widen = idx.unique && !contains(idx.key_columns, cfg.column);
+    auto missing = missing_partition_columns(idx.key_columns, cfg);
+    bool widen = idx.unique && !missing.empty();
     if (idx.constraint_name && idx.constraint_def && !idx.exclusion) {
         // A UNIQUE constraint stays a constraint (ADD CONSTRAINT ... USING
         // INDEX is not supported on partitioned tables): the index renames at
         // cutover rename the constraint with its index.
         std::string def = *idx.constraint_def;
         if (widen) {
-            def = widen_using_clause(def, cfg.column);
-            plan.notes.push_back("unique constraint " + idx.name + " is widened with \"" +
-                                 cfg.column + "\": uniqueness now holds per partition key value");
+            def = widen_using_clause(def, missing);
+            plan.notes.push_back("unique constraint " + idx.name + " is widened with " +
+                                 join_idents(missing) +
+                                 ": uniqueness now holds per partition key value");
         }
         plan.index_sql.push_back("ALTER TABLE " + qualified(names.shadow) + " ADD CONSTRAINT " +
                                  quote_ident_offline(shadow_name) + " " + def);
@@ -371,11 +431,11 @@ void plan_secondary_index(const IndexInfo& idx, const JobConfig& cfg, const JobN
         if (widen) {
             // Expression and partial unique indexes take the plain partition
             // column as one more key column like any other.
-            using_clause = widen_using_clause(using_clause, cfg.column);
+            using_clause = widen_using_clause(using_clause, missing);
             plan.notes.push_back(
                 std::string(idx.has_expressions ? "unique expression index " : "unique index ") +
-                idx.name + " is widened with \"" + cfg.column +
-                "\": uniqueness now holds per partition key value");
+                idx.name + " is widened with " + join_idents(missing) +
+                ": uniqueness now holds per partition key value");
         }
         if (idx.exclusion) {
             plan.notes.push_back("exclusion constraint " + idx.name +
@@ -440,10 +500,10 @@ void plan_columns_storage(const TableInfo& src, const JobNames& names, ShadowPla
     }
 }
 
-void plan_objects(const TableInfo& src, const JobConfig& cfg, const JobNames& names,
-                  ShadowPlan& plan) {
+/// CHECK constraints, comments of the table, its columns, indexes and
+/// constraints, and the replica identity index.
+void plan_constraints_and_comments(const TableInfo& src, const JobNames& names, ShadowPlan& plan) {
     const std::string shadow = qualified(names.shadow);
-    const std::string target = qualified(names.source);  // the new table once renamed
     // CHECK constraints: validated ones before the copy (the source's rows
     // satisfy them), NOT VALID ones after it, still NOT VALID. Constraint
     // names are per table, so the shadow's equal the source's.
@@ -476,47 +536,77 @@ void plan_objects(const TableInfo& src, const JobConfig& cfg, const JobNames& na
                     shadow,
                 i.constraint_comment));
     }
-    // Replica identity USING INDEX: the root and every partition (it never
-    // recurses), each on its own part of the cloned index.
-    if (src.replident == 'i') {
-        if (const IndexInfo* ri = src.identity_index()) {
-            std::string idx_name = suffixed_name(ri->name, "__pgshift");
-            plan.index_sql.push_back("ALTER TABLE " + shadow + " REPLICA IDENTITY USING INDEX " +
-                                     quote_ident_offline(idx_name));
-            plan.index_sql.push_back(
-                "DO $pgshift$ DECLARE r record; BEGIN FOR r IN SELECT x.indrelid::regclass AS tbl, "
-                "c.relname AS idx FROM pg_inherits h JOIN pg_index x ON x.indexrelid = h.inhrelid "
-                "JOIN pg_class c ON c.oid = h.inhrelid WHERE h.inhparent = " +
-                quote_literal_offline(qualified({names.shadow.schema, idx_name})) +
-                "::regclass LOOP EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', "
-                "r.tbl, r.idx); END LOOP; END $pgshift$");
-        }
-    }
-    // Triggers: created disabled, so nothing fires while rows are copied and
-    // applied (whatever session_replication_role the applier runs with);
-    // the cutover transaction gives each its original firing mode.
+}
+
+/// The names a cloned object is addressed by in each state: during the sync
+/// (shadow), after a cutover (the source's name is the partitioned table,
+/// old_name the plain one) and after a rollback (the source's name is the
+/// plain table again, the shadow's name the partitioned one).
+struct Names {
+    std::string shadow;  ///< partitioned table before cutover and after rollback
+    std::string live;    ///< the source's name: new table after cutover, old after rollback
+    std::string old;     ///< plain table after cutover
+    std::string schema;  ///< of the partitions
+};
+
+void plan_replica_identity_index(const TableInfo& src, const JobNames& names, ShadowPlan& plan) {
+    // Replica identity USING INDEX: the root and every partition of every
+    // level (it never recurses), each on its own part of the cloned index.
+    const IndexInfo* ri = src.replident == 'i' ? src.identity_index() : nullptr;
+    if (!ri)
+        return;
+    std::string idx_name = suffixed_name(ri->name, "__pgshift");
+    plan.index_sql.push_back("ALTER TABLE " + qualified(names.shadow) +
+                             " REPLICA IDENTITY USING INDEX " + quote_ident_offline(idx_name));
+    plan.index_sql.push_back(
+        "DO $pgshift$ DECLARE r record; BEGIN FOR r IN SELECT x.indrelid::regclass AS tbl, "
+        "c.relname AS idx FROM pg_partition_tree(" +
+        quote_literal_offline(qualified({names.shadow.schema, idx_name})) +
+        "::regclass) t JOIN pg_index x ON x.indexrelid = t.relid "
+        "JOIN pg_class c ON c.oid = t.relid WHERE t.level > 0 "
+        "LOOP EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', "
+        "r.tbl, r.idx); END LOOP; END $pgshift$");
+}
+
+std::string trigger_mode(char enabled) {
+    return enabled == 'A'   ? " ENABLE ALWAYS TRIGGER "
+           : enabled == 'R' ? " ENABLE REPLICA TRIGGER "
+                            : " ENABLE TRIGGER ";
+}
+
+/// Triggers are created disabled, so nothing fires while rows are copied and
+/// applied (whatever session_replication_role the applier runs with). Each
+/// swap gives the live table's triggers their firing mode and disables those
+/// of the table the reverse or forward stream writes next.
+void plan_triggers(const TableInfo& src, const JobNames& names, const Names& n, ShadowPlan& plan) {
     for (const auto& t : src.triggers) {
         plan.index_sql.push_back(retarget_trigger(t.definition, names.source, names.shadow));
-        plan.index_sql.push_back("ALTER TABLE " + shadow + " DISABLE TRIGGER " +
+        plan.index_sql.push_back("ALTER TABLE " + n.shadow + " DISABLE TRIGGER " +
                                  quote_ident_offline(t.name));
         if (t.comment)
-            plan.index_sql.push_back(
-                comment_sql("TRIGGER " + quote_ident_offline(t.name) + " ON " + shadow, t.comment));
-        if (t.enabled != 'D') {
-            const char* mode = t.enabled == 'A'   ? " ENABLE ALWAYS TRIGGER "
-                               : t.enabled == 'R' ? " ENABLE REPLICA TRIGGER "
-                                                  : " ENABLE TRIGGER ";
-            plan.swap_sql.push_back("ALTER TABLE " + target + mode + quote_ident_offline(t.name));
-        }
+            plan.index_sql.push_back(comment_sql(
+                "TRIGGER " + quote_ident_offline(t.name) + " ON " + n.shadow, t.comment));
+        if (t.enabled == 'D')
+            continue;
+        std::string name = quote_ident_offline(t.name);
+        plan.swap_sql.push_back("ALTER TABLE " + n.live + trigger_mode(t.enabled) + name);
+        plan.swap_sql.push_back("ALTER TABLE " + n.old + " DISABLE TRIGGER " + name);
+        plan.rollback_sql.push_back("ALTER TABLE " + n.shadow + " DISABLE TRIGGER " + name);
+        plan.rollback_sql.push_back("ALTER TABLE " + n.live + trigger_mode(t.enabled) + name);
     }
     if (!src.triggers.empty())
         plan.notes.push_back(std::to_string(src.triggers.size()) +
                              " trigger(s) are created disabled on the shadow and switched to "
-                             "their original firing mode in the cutover transaction");
-    // Row level security: policies now, the ENABLE/FORCE flags at cutover so
-    // that they never filter the copy or the applier.
+                             "their original firing mode in the cutover transaction; the old "
+                             "table's are disabled then (a rollback swaps that back)");
+}
+
+/// Row level security: ENABLE and the policies from the start (the job's
+/// role owns the shadow, so only FORCE would filter the copy and the
+/// applier, and grantees never see unfiltered rows); FORCE moves with each swap.
+void plan_rls(const TableInfo& src, const Names& n, ShadowPlan& plan) {
     for (const auto& p : src.policies) {
-        std::string sql = "CREATE POLICY " + quote_ident_offline(p.name) + " ON " + shadow +
+        std::string sql = "CREATE POLICY " + quote_ident_offline(p.name) + " ON " + n.shadow +
                           (p.permissive ? " AS PERMISSIVE" : " AS RESTRICTIVE") + " FOR " +
                           p.command + " TO " + p.roles;
         if (p.using_expr)
@@ -526,124 +616,222 @@ void plan_objects(const TableInfo& src, const JobConfig& cfg, const JobNames& na
         plan.index_sql.push_back(sql);
     }
     if (src.rls_enabled)
-        plan.swap_sql.push_back("ALTER TABLE " + target + " ENABLE ROW LEVEL SECURITY");
-    if (src.rls_forced)
-        plan.swap_sql.push_back("ALTER TABLE " + target + " FORCE ROW LEVEL SECURITY");
+        plan.create_sql.push_back("ALTER TABLE " + n.shadow + " ENABLE ROW LEVEL SECURITY");
+    if (src.rls_forced) {
+        plan.swap_sql.push_back("ALTER TABLE " + n.live + " FORCE ROW LEVEL SECURITY");
+        plan.swap_sql.push_back("ALTER TABLE " + n.old + " NO FORCE ROW LEVEL SECURITY");
+        plan.rollback_sql.push_back("ALTER TABLE " + n.shadow + " NO FORCE ROW LEVEL SECURITY");
+        plan.rollback_sql.push_back("ALTER TABLE " + n.live + " FORCE ROW LEVEL SECURITY");
+    }
+}
+
+void plan_grants_and_owner(const TableInfo& src, const Names& n, ShadowPlan& plan) {
     // Privileges (the owner's own come with ownership).
     for (const auto& g : src.grants) {
-        plan.index_sql.push_back("GRANT " + g.privilege + " ON TABLE " + shadow + " TO " +
+        plan.index_sql.push_back("GRANT " + g.privilege + " ON TABLE " + n.shadow + " TO " +
                                  g.grantee + (g.grantable ? " WITH GRANT OPTION" : ""));
     }
     for (const auto& c : src.columns) {
         for (const auto& g : c.grants) {
             plan.index_sql.push_back("GRANT " + g.privilege + " (" + quote_ident_offline(c.name) +
-                                     ") ON TABLE " + shadow + " TO " + g.grantee +
+                                     ") ON TABLE " + n.shadow + " TO " + g.grantee +
                                      (g.grantable ? " WITH GRANT OPTION" : ""));
         }
     }
     // Owner: at cutover (the job's role keeps writing the shadow until then);
-    // ALTER TABLE ... OWNER TO does not recurse to partitions.
+    // ALTER TABLE ... OWNER TO does not recurse to partitions. A rollback
+    // leaves it: the owner's role can still be assumed by the job.
     if (src.owner_assumable && !src.owner.empty()) {
-        plan.swap_sql.push_back("ALTER TABLE " + target + " OWNER TO " + src.owner);
-        for (const auto& p : plan.partitions) {
-            plan.swap_sql.push_back("ALTER TABLE " + qualified({names.shadow.schema, p.name}) +
-                                    " OWNER TO " + src.owner);
+        plan.swap_sql.push_back("ALTER TABLE " + n.live + " OWNER TO " + src.owner);
+        for (const auto* p : all_partitions(plan.partitions)) {
+            plan.swap_sql.push_back("ALTER TABLE " + qualified({n.schema, p->name}) + " OWNER TO " +
+                                    src.owner);
         }
     }
-    // Outgoing foreign keys cannot exist on the shadow while it is synced:
-    // their actions and checks would fire from the application's writes on
-    // the referenced table before the applier catches up. PostgreSQL cannot
-    // add a NOT VALID foreign key to a partitioned table, so the cutover adds
-    // it NOT VALID to each partition; after the commit each one is validated
-    // and the root's constraint is added, which attaches them without a scan.
+}
+
+/// Outgoing foreign keys exist only on the live table. On the table a
+/// stream writes, their actions and checks would fire from the
+/// application's writes on the referenced table before the stream catches
+/// up (a cascaded delete, then the streamed delete finds no row; a parent
+/// row that cannot be deleted because the lagging copy still references
+/// it). PostgreSQL cannot add a NOT VALID foreign key to a partitioned
+/// table, so the cutover adds it NOT VALID to each leaf partition; after
+/// the commit each one is validated and the root's constraint is added,
+/// which attaches them without a scan. The old table's are dropped at
+/// cutover and added back (NOT VALID, validated after the commit) by a rollback.
+void plan_outgoing_fks(const TableInfo& src, const JobNames& names, const Names& n,
+                       ShadowPlan& plan) {
     bool any_fk = false;
     for (const auto& c : src.constraints) {
         if (c.type != 'f')
             continue;
         any_fk = true;
-        std::string referenced =
-            c.table == names.source ? target : qualified(c.table);  // self-references follow
-        for (const auto& p : plan.partitions) {
-            std::string part = qualified({names.shadow.schema, p.name});
-            plan.swap_sql.push_back("ALTER TABLE " + part + " ADD CONSTRAINT " +
-                                    quote_ident_offline(c.name) + " " + fk_sql(c, referenced) +
-                                    " NOT VALID");
+        std::string name = quote_ident_offline(c.name);
+        bool self = c.table == names.source;  // self-references follow the table
+        std::string fwd_ref = self ? n.live : qualified(c.table);
+        for (const auto* p : leaf_partitions(plan.partitions)) {
+            std::string part = qualified({n.schema, p->name});
+            plan.swap_sql.push_back("ALTER TABLE " + part + " ADD CONSTRAINT " + name + " " +
+                                    fk_sql(c, fwd_ref) + " NOT VALID");
             if (c.validated)
                 plan.after_commit_sql.push_back("ALTER TABLE " + part + " VALIDATE CONSTRAINT " +
-                                                quote_ident_offline(c.name));
+                                                name);
         }
         if (c.validated) {
-            plan.after_commit_sql.push_back("ALTER TABLE " + target + " ADD CONSTRAINT " +
-                                            quote_ident_offline(c.name) + " " +
-                                            fk_sql(c, referenced));
+            plan.after_commit_sql.push_back("ALTER TABLE " + n.live + " ADD CONSTRAINT " + name +
+                                            " " + fk_sql(c, fwd_ref));
             if (c.comment)
-                plan.after_commit_sql.push_back(comment_sql(
-                    "CONSTRAINT " + quote_ident_offline(c.name) + " ON " + target, c.comment));
+                plan.after_commit_sql.push_back(
+                    comment_sql("CONSTRAINT " + name + " ON " + n.live, c.comment));
         }
+        plan.swap_sql.push_back("ALTER TABLE " + n.old + " DROP CONSTRAINT " + name);
+        // Rollback: the root's constraint (if the after-commit step added
+        // it) takes its partitions' along; unattached ones go one by one.
+        plan.rollback_sql.push_back("ALTER TABLE " + n.shadow + " DROP CONSTRAINT IF EXISTS " +
+                                    name);
+        for (const auto* p : leaf_partitions(plan.partitions)) {
+            plan.rollback_sql.push_back("ALTER TABLE " + qualified({n.schema, p->name}) +
+                                        " DROP CONSTRAINT IF EXISTS " + name);
+        }
+        plan.rollback_sql.push_back("ALTER TABLE " + n.live + " ADD CONSTRAINT " + name + " " +
+                                    fk_sql(c, fwd_ref) + " NOT VALID");
+        if (c.comment)
+            plan.rollback_sql.push_back(
+                comment_sql("CONSTRAINT " + name + " ON " + n.live, c.comment));
+        if (c.validated)
+            plan.rollback_after_commit_sql.push_back("ALTER TABLE " + n.live +
+                                                     " VALIDATE CONSTRAINT " + name);
     }
     if (any_fk)
         plan.notes.push_back(
             "foreign keys of the table are added NOT VALID to each partition in the cutover "
             "transaction, validated after it commits (no write lock), then added to the "
-            "partitioned table, which attaches the validated ones");
-    // Incoming foreign keys: re-pointed at the new table in the cutover
-    // transaction (NOT VALID unless the referencing table is partitioned),
-    // validated after the commit.
+            "partitioned table, which attaches the validated ones; the old table's are dropped "
+            "at cutover so that they cannot block or cascade into it (a rollback adds them back)");
+}
+
+/// Incoming foreign keys point at the live table: re-created in each swap
+/// transaction (NOT VALID unless the referencing table is partitioned, which
+/// cannot take NOT VALID), validated after the commit.
+void plan_incoming_fks(const TableInfo& src, const JobConfig& cfg, const Names& n,
+                       ShadowPlan& plan) {
     for (const auto& fk : src.incoming_fks) {
-        if (!referenceable_after_widening(src, cfg.column, fk.ref_columns))
+        if (!referenceable_after_widening(src, cfg.partition_columns(), fk.ref_columns))
             continue;  // refused by the preflight check
         std::string child = qualified(fk.table);
-        plan.swap_sql.push_back("ALTER TABLE " + child + " DROP CONSTRAINT " +
-                                quote_ident_offline(fk.name));
+        std::string name = quote_ident_offline(fk.name);
         bool not_valid = !fk.table_partitioned;
-        plan.swap_sql.push_back("ALTER TABLE " + child + " ADD CONSTRAINT " +
-                                quote_ident_offline(fk.name) + " " + fk_sql(fk, target) +
-                                (not_valid ? " NOT VALID" : ""));
-        if (fk.comment)
-            plan.swap_sql.push_back(comment_sql(
-                "CONSTRAINT " + quote_ident_offline(fk.name) + " ON " + child, fk.comment));
-        if (not_valid && fk.validated)
-            plan.after_commit_sql.push_back("ALTER TABLE " + child + " VALIDATE CONSTRAINT " +
-                                            quote_ident_offline(fk.name));
+        auto repoint = [&](std::vector<std::string>& in_tx, std::vector<std::string>& after) {
+            in_tx.push_back("ALTER TABLE " + child + " DROP CONSTRAINT " + name);
+            in_tx.push_back("ALTER TABLE " + child + " ADD CONSTRAINT " + name + " " +
+                            fk_sql(fk, n.live) + (not_valid ? " NOT VALID" : ""));
+            if (fk.comment)
+                in_tx.push_back(comment_sql("CONSTRAINT " + name + " ON " + child, fk.comment));
+            if (not_valid && fk.validated)
+                after.push_back("ALTER TABLE " + child + " VALIDATE CONSTRAINT " + name);
+        };
+        repoint(plan.swap_sql, plan.after_commit_sql);
+        repoint(plan.rollback_sql, plan.rollback_after_commit_sql);
         plan.notes.push_back("foreign key " + fk.name + " of " +
                              unquoted_qualified_display(fk.table) +
                              " is re-created against the new table in the cutover transaction" +
                              (not_valid ? " and validated after it commits" : ""));
     }
-    // Views read the table by OID: re-created from their definition text,
-    // which names the table again and so resolves to the new one.
+}
+
+/// Views read the table by OID: re-created (same OID, grants and
+/// dependants) from their definition text, which names the table again and
+/// so resolves to whichever table has the name in that transaction.
+void plan_views(const TableInfo& src, ShadowPlan& plan) {
     for (const auto& v : src.views) {
         if (v.relkind != 'v')
-            continue;
+            continue;  // materialized views: see the preflight check
         std::string def = v.definition;
         while (!def.empty() && (def.back() == ';' || def.back() == ' ' || def.back() == '\n'))
             def.pop_back();
-        plan.swap_sql.push_back("CREATE OR REPLACE VIEW " + qualified(v.name) +
-                                (v.options.empty() ? "" : " WITH (" + join_list(v.options) + ")") +
-                                " AS" + def);
+        std::string sql = "CREATE OR REPLACE VIEW " + qualified(v.name) +
+                          (v.options.empty() ? "" : " WITH (" + join_list(v.options) + ")") +
+                          " AS" + def;
+        plan.swap_sql.push_back(sql);
+        plan.rollback_sql.push_back(sql);
         plan.notes.push_back("view " + unquoted_qualified_display(v.name) +
                              " is re-created in the cutover transaction to read the new table");
     }
-    // Publications other than the job's own.
+}
+
+void plan_publications(const TableInfo& src, const Names& n, ShadowPlan& plan) {
     for (const auto& pub : src.publications) {
         if (pub.filtered)
             continue;  // warned by the preflight
-        plan.swap_sql.push_back("ALTER PUBLICATION " + quote_ident_offline(pub.name) +
-                                " ADD TABLE " + target);
-        plan.swap_sql.push_back("ALTER PUBLICATION " + quote_ident_offline(pub.name) +
-                                " DROP TABLE " + qualified(names.old));
+        std::string alter = "ALTER PUBLICATION " + quote_ident_offline(pub.name);
+        plan.swap_sql.push_back(alter + " ADD TABLE " + n.live);
+        plan.swap_sql.push_back(alter + " DROP TABLE " + n.old);
+        plan.rollback_sql.push_back(alter + " DROP TABLE " + n.shadow);
+        plan.rollback_sql.push_back(alter + " ADD TABLE " + n.live);
         plan.notes.push_back("publication " + pub.name +
                              " publishes the new table instead of the old one from the cutover "
                              "on; without publish_via_partition_root its changes are published "
                              "under the partitions' names");
     }
+}
+
+/// Extended statistics: cloned under a temporary name (statistics names are
+/// per schema) and swapped like index names. On a partitioned table ANALYZE
+/// builds them over all partitions (CREATE STATISTICS, "Notes").
+void plan_statistics(const TableInfo& src, const Names& n, ShadowPlan& plan) {
+    for (const auto& s : src.statistics) {
+        QualifiedName tmp{s.name.schema, suffixed_name(s.name.name, "__pgshift")};
+        QualifiedName old{s.name.schema, suffixed_name(s.name.name, "__pgshift_old")};
+        plan.index_sql.push_back("CREATE STATISTICS " + qualified(tmp) +
+                                 (s.kinds.empty() ? "" : " (" + s.kinds + ")") + " ON " +
+                                 s.columns + " FROM " + n.shadow);
+        if (s.stattarget >= 0)
+            plan.index_sql.push_back("ALTER STATISTICS " + qualified(tmp) + " SET STATISTICS " +
+                                     std::to_string(s.stattarget));
+        if (s.comment)
+            plan.index_sql.push_back(comment_sql("STATISTICS " + qualified(tmp), s.comment));
+        auto rename = [](const QualifiedName& from, const std::string& to) {
+            return "ALTER STATISTICS " + qualified(from) + " RENAME TO " + quote_ident_offline(to);
+        };
+        plan.swap_sql.push_back(rename(s.name, old.name));
+        plan.swap_sql.push_back(rename(tmp, s.name.name));
+        plan.rollback_sql.push_back(rename(s.name, tmp.name));
+        plan.rollback_sql.push_back(rename(old, s.name.name));
+    }
+}
+
+void plan_objects(const TableInfo& src, const JobConfig& cfg, const JobNames& names,
+                  ShadowPlan& plan) {
+    plan_constraints_and_comments(src, names, plan);
+    Names n{qualified(names.shadow), qualified(names.source), qualified(names.old),
+            names.shadow.schema};
+    plan_replica_identity_index(src, names, plan);
+    plan_triggers(src, names, n, plan);
+    plan_rls(src, n, plan);
+    plan_grants_and_owner(src, n, plan);
+    plan_statistics(src, n, plan);
+    plan_outgoing_fks(src, names, n, plan);
+    plan_incoming_fks(src, cfg, n, plan);
+    plan_views(src, plan);
+    plan_publications(src, n, plan);
     if (!src.reloptions.empty())
         plan.notes.push_back("storage parameters (" + join_list(src.reloptions) +
                              ") are set on every partition: a partitioned table holds none");
 }
 }  // namespace
 
-bool referenceable_after_widening(const TableInfo& source, const std::string& partition_column,
+std::vector<std::string> partition_create_sql(const PartitionBound& p, const QualifiedName& parent,
+                                              const std::string& sub_method,
+                                              const std::vector<std::string>& reloptions) {
+    std::vector<std::string> sql{partition_sql(p, parent, sub_method, reloptions)};
+    for (const auto& sub : p.subpartitions)
+        sql.push_back(partition_sql(sub, {parent.schema, p.name}, "", reloptions));
+    return sql;
+}
+
+bool referenceable_after_widening(const TableInfo& source,
+                                  const std::vector<std::string>& partition_columns,
                                   const std::vector<std::string>& ref_columns) {
     std::vector<std::string> want = ref_columns;
     std::sort(want.begin(), want.end());
@@ -651,8 +839,10 @@ bool referenceable_after_widening(const TableInfo& source, const std::string& pa
         if (!i.unique || i.partial || i.has_expressions || i.exclusion || i.key_columns.empty())
             continue;
         std::vector<std::string> cols = i.key_columns;
-        if (!contains(cols, partition_column))
-            cols.push_back(partition_column);
+        for (const auto& k : partition_columns) {
+            if (!contains(cols, k))
+                cols.push_back(k);
+        }
         std::sort(cols.begin(), cols.end());
         if (cols == want)
             return true;
@@ -664,13 +854,14 @@ ShadowPlan plan_shadow(const TableInfo& src, const JobConfig& cfg, const JobName
                        const std::vector<PartitionBound>& partitions) {
     ShadowPlan plan;
     plan.partitions = partitions;
-    // The partition column is part of the widened primary key and of a widened
-    // replica identity index, both of which need NOT NULL columns.
+    // The partition columns are part of the widened primary key and of a
+    // widened replica identity index, both of which need NOT NULL columns.
     bool key_in_pk = src.primary_key() != nullptr || src.identity_index() != nullptr;
+    const auto key_columns = cfg.partition_columns();
     std::string table = "CREATE TABLE " + qualified(names.shadow) + " (\n";
     for (size_t i = 0; i < src.columns.size(); ++i) {
         const auto& c = src.columns[i];
-        bool force_not_null = key_in_pk && c.name == cfg.column;
+        bool force_not_null = key_in_pk && contains(key_columns, c.name);
         table += "    " + column_definition(c, force_not_null) +
                  (i + 1 < src.columns.size() ? ",\n" : "\n");
         if (!c.generated)
@@ -684,8 +875,10 @@ ShadowPlan plan_shadow(const TableInfo& src, const JobConfig& cfg, const JobName
     table += ") PARTITION BY " + std::string(method) + " (" + quote_ident_offline(cfg.column) + ")";
     plan.create_sql.push_back(table);
     plan_columns_storage(src, names, plan);
-    for (const auto& p : partitions)
-        plan.create_sql.push_back(partition_sql(p, names.shadow, src.reloptions));
+    for (const auto& p : partitions) {
+        auto sql = partition_create_sql(p, names.shadow, subpartition_method(cfg), src.reloptions);
+        plan.create_sql.insert(plan.create_sql.end(), sql.begin(), sql.end());
+    }
     plan_primary_key(src, cfg, names, plan);
     for (const auto& idx : src.indexes) {
         if (!idx.primary)
@@ -697,8 +890,8 @@ ShadowPlan plan_shadow(const TableInfo& src, const JobConfig& cfg, const JobName
         // logs its own old tuples, so every partition needs it too.
         plan.index_sql.push_back("ALTER TABLE " + qualified(names.shadow) +
                                  " REPLICA IDENTITY FULL");
-        for (const auto& p : partitions) {
-            plan.index_sql.push_back("ALTER TABLE " + qualified({names.shadow.schema, p.name}) +
+        for (const auto* p : all_partitions(partitions)) {
+            plan.index_sql.push_back("ALTER TABLE " + qualified({names.shadow.schema, p->name}) +
                                      " REPLICA IDENTITY FULL");
         }
     }

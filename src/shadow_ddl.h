@@ -36,7 +36,35 @@ struct PartitionBound {
     /// LIST / HASH: the text after FOR VALUES ("IN ('a')", "WITH (MODULUS 4,
     /// REMAINDER 1)"); empty for RANGE, which uses from/to.
     std::string bound_sql = {};
+    /// Two levels: this partition is itself partitioned into these.
+    std::vector<PartitionBound> subpartitions = {};
 };
+
+/// Two levels: gives every partition of `parents` the bounds of `layout`,
+/// computed with an empty table name so that its names are bare suffixes
+/// ("_h3", "_p2025_01", "_default"). Each sub-partition is named
+/// <parent name><suffix>, shortened like any name (suffixed_name):
+/// events_p2025_01_h3 (RANGE -> HASH), events_l_eu_p2025_01 (LIST -> RANGE).
+/// Throws std::runtime_error when the leaves would exceed kMaxPartitions.
+std::vector<PartitionBound> with_subpartitions(std::vector<PartitionBound> parents,
+                                               const std::vector<PartitionBound>& layout);
+
+/// Every partition of both levels, parents before their sub-partitions.
+std::vector<const PartitionBound*> all_partitions(const std::vector<PartitionBound>& partitions);
+
+/// The partitions that hold rows (no sub-partitions of their own).
+std::vector<const PartitionBound*> leaf_partitions(const std::vector<PartitionBound>& partitions);
+
+/// "HASH ("tenant")" / "RANGE ("day")" of the second level; empty for one level.
+std::string subpartition_method(const JobConfig& cfg);
+
+/// CREATE TABLE ... PARTITION OF `parent` for `p`, then (two levels) for each
+/// of its sub-partitions, with `sub_method` (subpartition_method) on `p`.
+/// `reloptions` go to leaves only: a partitioned table holds no storage
+/// parameters. Also what `maintain` needs to add a partition to a two-level table.
+std::vector<std::string> partition_create_sql(const PartitionBound& p, const QualifiedName& parent,
+                                              const std::string& sub_method,
+                                              const std::vector<std::string>& reloptions);
 
 /// HASH: partitions <table>_h0 .. <table>_h<modulus-1>.
 std::vector<PartitionBound> compute_hash_partitions(const std::string& table_name, int modulus);
@@ -85,18 +113,30 @@ struct ShadowPlan {
     /// switched back to ALWAYS in the cutover transaction.
     std::vector<std::string> identity_always_columns;
     /// Run in the cutover transaction after the renames, where the source's
-    /// name already means the new table: triggers switched on, RLS flags,
-    /// owner, foreign keys (NOT VALID), dependent views, publications.
+    /// name already means the new table: triggers switched on, FORCE RLS,
+    /// owner, foreign keys (NOT VALID), dependent views, publications,
+    /// extended statistics renamed; and the old table, which becomes the
+    /// reverse stream's target, loses what would act on it from outside:
+    /// its triggers are disabled, FORCE RLS is lifted, its outgoing foreign
+    /// keys are dropped. Runs again at every later cutover (after a rollback).
     std::vector<std::string> swap_sql;
     /// Run after the cutover transaction commits: VALIDATE CONSTRAINT of the
     /// re-added foreign keys, then attaching the per-partition ones to the root.
     std::vector<std::string> after_commit_sql;
+    /// The exact inverse of swap_sql, run in a rollback transaction after the
+    /// names are swapped back (the source's name means the old table again,
+    /// the shadow's name the partitioned one).
+    std::vector<std::string> rollback_sql;
+    /// Run after a rollback commits: VALIDATE CONSTRAINT of what rollback_sql
+    /// added NOT VALID.
+    std::vector<std::string> rollback_after_commit_sql;
 };
 
 /// Whether a foreign key referencing `ref_columns` of the source can reference
 /// the partitioned table: some unique key of the source, widened with the
-/// partition column, has exactly those columns.
-bool referenceable_after_widening(const TableInfo& source, const std::string& partition_column,
+/// partition columns (JobConfig::partition_columns), has exactly those columns.
+bool referenceable_after_widening(const TableInfo& source,
+                                  const std::vector<std::string>& partition_columns,
                                   const std::vector<std::string>& ref_columns);
 
 /// Builds the plan. Identifiers are quoted with pg::quote_ident_offline,

@@ -254,12 +254,12 @@ bool PhaseController::run_stream(Direction dir) {
             swap.index_renames = spec_.index_renames;
             swap.sequences = spec_.sequences;
             swap.identity_always_columns = spec_.identity_always_columns;
-            // Dependent objects (views, incoming foreign keys, publications)
-            // move with the first cutover only; see the rollback notes.
-            if (!reverse && swaps_ == 0) {
-                swap.object_sql = spec_.object_sql;
-                swap.after_commit_sql = spec_.after_commit_sql;
-            }
+            // Dependent objects (views, foreign keys, triggers, publications)
+            // move with every swap: a cutover points them at the partitioned
+            // table, a rollback back at the old one (SwapSpec).
+            swap.object_sql = reverse ? spec_.rollback_object_sql : spec_.object_sql;
+            swap.after_commit_sql =
+                reverse ? spec_.rollback_after_commit_sql : spec_.after_commit_sql;
             std::vector<std::string> statements;
             if (reverse) {
                 swap.done_sql = state_->swap_sql(Phase::Sync);

@@ -14,6 +14,8 @@ SwapSpec SwapSpec::from(const TableInfo& source, const ShadowPlan& plan) {
     s.reverse_key = plan.key_columns;
     s.object_sql = plan.swap_sql;
     s.after_commit_sql = plan.after_commit_sql;
+    s.rollback_object_sql = plan.rollback_sql;
+    s.rollback_after_commit_sql = plan.rollback_after_commit_sql;
     return s;
 }
 
@@ -33,6 +35,8 @@ std::string SwapSpec::to_json() const {
     j["reverse_key"] = reverse_key;
     j["object_sql"] = object_sql;
     j["after_commit_sql"] = after_commit_sql;
+    j["rollback_object_sql"] = rollback_object_sql;
+    j["rollback_after_commit_sql"] = rollback_after_commit_sql;
     return j.dump();
 }
 
@@ -51,6 +55,9 @@ SwapSpec SwapSpec::from_json(const std::string& text) {
         s.reverse_key = j.at("reverse_key").get<std::vector<std::string>>();
         s.object_sql = j.value("object_sql", std::vector<std::string>{});
         s.after_commit_sql = j.value("after_commit_sql", std::vector<std::string>{});
+        s.rollback_object_sql = j.value("rollback_object_sql", std::vector<std::string>{});
+        s.rollback_after_commit_sql =
+            j.value("rollback_after_commit_sql", std::vector<std::string>{});
         return s;
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(std::string("pgshift.jobs.swap_spec is malformed: ") + e.what());

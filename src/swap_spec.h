@@ -19,8 +19,10 @@ struct SwapSpec {
     std::vector<std::string> identity_always_columns;
     std::vector<std::string> forward_key;       ///< the source's primary key columns (row lookup)
     std::vector<std::string> reverse_key;       ///< the shadow's primary key (widened)
-    std::vector<std::string> object_sql;        ///< ShadowPlan::swap_sql (first cutover)
+    std::vector<std::string> object_sql;        ///< ShadowPlan::swap_sql (every cutover)
     std::vector<std::string> after_commit_sql;  ///< ShadowPlan::after_commit_sql
+    std::vector<std::string> rollback_object_sql;        ///< ShadowPlan::rollback_sql
+    std::vector<std::string> rollback_after_commit_sql;  ///< ShadowPlan::rollback_after_commit_sql
 
     static SwapSpec from(const TableInfo& source, const ShadowPlan& plan);
     std::string to_json() const;

@@ -427,7 +427,8 @@ TEST(ConfigTest, UnknownSectionListsKnownOnes) {
     std::string err = error_of(kMinimal + "[cutvoer]\nmode = auto\n");
     EXPECT_EQ(err,
               "job.ini:7: unknown section [cutvoer]; known sections: [job], [source], "
-              "[partitioning], [copy], [cutover], [safety], [verify], [maintain]");
+              "[partitioning], [subpartitioning], [copy], [cutover], [safety], [verify], "
+              "[maintain]");
     // Even with no keys under it.
     EXPECT_NE(error_of(kMinimal + "[verfy]\n").find("job.ini:7: unknown section [verfy]"),
               std::string::npos);
@@ -817,6 +818,51 @@ TEST(ConfigStrategies, ListValuesOptional) {
     EXPECT_NE(
         error_of(kBase + "strategy = list\nmodulus = 4\n").find("not used with strategy = list"),
         std::string::npos);
+}
+
+TEST(ConfigSubpartitioning, RangeThenHash) {
+    JobConfig c = parse_config_string(kBase +
+                                      "interval = 1 month\n[subpartitioning]\nstrategy = HASH\n"
+                                      "column = \"Tenant\"\nmodulus = 4\n");
+    EXPECT_EQ(c.sub_strategy, "hash");
+    EXPECT_EQ(c.sub_column, "Tenant");
+    EXPECT_EQ(c.sub_modulus, 4);
+    EXPECT_EQ(c.partition_columns(), (std::vector<std::string>{"kind", "Tenant"}));
+    EXPECT_EQ(parse_config_string(kBase + "interval = 1 day\n").partition_columns(),
+              (std::vector<std::string>{"kind"}));
+}
+
+TEST(ConfigSubpartitioning, ListThenRange) {
+    JobConfig c = parse_config_string(kBase +
+                                      "strategy = list\n[subpartitioning]\nstrategy = range\n"
+                                      "column = created_at\ninterval = 1 week\n");
+    EXPECT_EQ(c.sub_strategy, "range");
+    EXPECT_EQ(c.sub_interval, (PartitionInterval{false, 1, TimeUnit::Week}));
+}
+
+TEST(ConfigSubpartitioning, Errors) {
+    const std::string range = kBase + "interval = 1 day\n[subpartitioning]\n";
+    EXPECT_NE(error_of(range + "column = t\n").find("subpartitioning.strategy: required"),
+              std::string::npos);
+    EXPECT_NE(error_of(range + "strategy = hash\n").find("subpartitioning.column: required"),
+              std::string::npos);
+    EXPECT_NE(error_of(range + "strategy = hash\ncolumn = t\n")
+                  .find("subpartitioning.modulus: required when strategy = hash"),
+              std::string::npos);
+    EXPECT_NE(error_of(range + "strategy = range\ncolumn = t\n")
+                  .find("subpartitioning.interval: required when strategy = range"),
+              std::string::npos);
+    EXPECT_NE(error_of(range + "strategy = hash\ncolumn = t\nmodulus = 2\ninterval = 1 day\n")
+                  .find("job.ini:11: subpartitioning.interval: not used"),
+              std::string::npos);
+    EXPECT_NE(error_of(range + "strategy = list\n").find("use hash or range"), std::string::npos);
+    EXPECT_NE(error_of(range + "strategy = range\ncolumn = kind\ninterval = 1 hour\n")
+                  .find("RANGE inside RANGE on the same column"),
+              std::string::npos);
+    EXPECT_NE(error_of(kBase + "strategy = hash\nmodulus = 2\n[subpartitioning]\nstrategy = "
+                               "range\ncolumn = t\ninterval = 1 day\n")
+                  .find("HASH partitions cannot be sub-partitioned"),
+              std::string::npos);
 }
 
 TEST(ConfigStrategies, RangeStillNeedsInterval) {

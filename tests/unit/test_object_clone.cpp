@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cutover/cutover_controller.h"
+#include "cutover/rollback.h"
 #include "shadow_ddl.h"
 
 namespace pgshift {
@@ -152,6 +153,7 @@ ShadowPlan hostile_plan() {
 const std::string kShadow = R"("app data"."Chat ""Msgs""__pgshift")";
 const std::string kTarget = R"("app data"."Chat ""Msgs""")";
 const std::string kPart = R"("app data"."Chat ""Msgs""_p2025_01")";
+const std::string kOld = R"("app data"."Chat ""Msgs""__pgshift_old")";
 
 TEST(ObjectClone, StorageOnColumnsAndReloptionsOnPartitions) {
     ShadowPlan p = hostile_plan();
@@ -208,7 +210,7 @@ TEST(ObjectClone, TriggersCreatedDisabledAndEnabledAtCutover) {
         EXPECT_EQ(s.find("\"off\""), std::string::npos) << s;
 }
 
-TEST(ObjectClone, PoliciesNowFlagsAtCutover) {
+TEST(ObjectClone, PoliciesAndEnableNowForceAtCutover) {
     ShadowPlan p = hostile_plan();
     EXPECT_TRUE(
         has(p.index_sql,
@@ -216,8 +218,11 @@ TEST(ObjectClone, PoliciesNowFlagsAtCutover) {
                 R"( AS PERMISSIVE FOR ALL TO "Reader", PUBLIC USING (("user" = CURRENT_USER)))"));
     EXPECT_TRUE(has(p.index_sql, R"(CREATE POLICY "no_old" ON )" + kShadow +
                                      " AS RESTRICTIVE FOR UPDATE TO PUBLIC WITH CHECK ((id > 5))"));
-    EXPECT_TRUE(has(p.swap_sql, "ALTER TABLE " + kTarget + " ENABLE ROW LEVEL SECURITY"));
+    // ENABLE from the start (grantees never see unfiltered rows of the
+    // shadow); FORCE, which would filter the job's own role, at cutover.
+    EXPECT_TRUE(has(p.create_sql, "ALTER TABLE " + kShadow + " ENABLE ROW LEVEL SECURITY"));
     EXPECT_TRUE(has(p.swap_sql, "ALTER TABLE " + kTarget + " FORCE ROW LEVEL SECURITY"));
+    EXPECT_TRUE(has(p.swap_sql, "ALTER TABLE " + kOld + " NO FORCE ROW LEVEL SECURITY"));
     for (const auto& s : p.index_sql)
         EXPECT_EQ(s.find("ROW LEVEL SECURITY"), std::string::npos) << s;
 }
@@ -248,6 +253,8 @@ TEST(ObjectClone, OutgoingForeignKeyPerPartitionThenAttached) {
               "ALTER TABLE " + kTarget + R"( ADD CONSTRAINT "chat_room_fk" )" + fk);
     for (const auto& s : p.index_sql)
         EXPECT_EQ(s.find("FOREIGN KEY"), std::string::npos) << s;
+    // The old table, the reverse stream's target, keeps none.
+    EXPECT_TRUE(has(p.swap_sql, "ALTER TABLE " + kOld + R"( DROP CONSTRAINT "chat_room_fk")"));
 }
 
 TEST(ObjectClone, IncomingForeignKeyRepointedNotValidThenValidated) {
@@ -263,8 +270,12 @@ TEST(ObjectClone, IncomingForeignKeyRepointedNotValidThenValidated) {
 
 TEST(ObjectClone, IncomingForeignKeyOnNarrowKeyIsNotReferenceable) {
     TableInfo t = hostile_table();
-    EXPECT_TRUE(referenceable_after_widening(t, "timestamp", {"timestamp", "id"}));
-    EXPECT_FALSE(referenceable_after_widening(t, "timestamp", {"id"}));
+    EXPECT_TRUE(referenceable_after_widening(t, {"timestamp"}, {"timestamp", "id"}));
+    EXPECT_FALSE(referenceable_after_widening(t, {"timestamp"}, {"id"}));
+    // Two levels: the key must contain both partition columns.
+    EXPECT_FALSE(referenceable_after_widening(t, {"timestamp", "user"}, {"timestamp", "id"}));
+    EXPECT_TRUE(
+        referenceable_after_widening(t, {"timestamp", "user"}, {"user", "timestamp", "id"}));
     t.incoming_fks[0].ref_columns = {"id"};
     JobConfig cfg = hostile_config();
     ShadowPlan p = plan_shadow(t, cfg, JobNames::from(cfg, "appdb"), {});
@@ -301,9 +312,96 @@ TEST(ObjectClone, SwapStatementsRunObjectsAfterRenamesBeforeDone) {
     auto sql = swap_statements(s);
     ASSERT_EQ(sql.back(), "DONE");
     size_t rename = index_of(sql, "ALTER TABLE " + kShadow + " RENAME TO " + R"("Chat ""Msgs""")");
-    size_t rls = index_of(sql, "ALTER TABLE " + kTarget + " ENABLE ROW LEVEL SECURITY");
+    size_t rls = index_of(sql, "ALTER TABLE " + kTarget + " FORCE ROW LEVEL SECURITY");
     EXPECT_LT(rename, rls);
     EXPECT_LT(rls, sql.size() - 1);
+}
+
+// ------------------------------------------------ rollback: the inverse
+
+TEST(ObjectClone, RollbackPointsEverythingBackAtTheOldTable) {
+    ShadowPlan p = hostile_plan();
+    const auto& r = p.rollback_sql;
+    // Triggers: off on the partitioned table, original modes on the old one.
+    EXPECT_TRUE(has(r, "ALTER TABLE " + kShadow + R"( DISABLE TRIGGER "Touch")"));
+    EXPECT_TRUE(has(r, "ALTER TABLE " + kTarget + R"( ENABLE ALWAYS TRIGGER "audit")"));
+    EXPECT_TRUE(has(p.swap_sql, "ALTER TABLE " + kOld + R"( DISABLE TRIGGER "audit")"));
+    // FORCE RLS moves back.
+    EXPECT_TRUE(has(r, "ALTER TABLE " + kShadow + " NO FORCE ROW LEVEL SECURITY"));
+    EXPECT_TRUE(has(r, "ALTER TABLE " + kTarget + " FORCE ROW LEVEL SECURITY"));
+    // Outgoing foreign keys: off the partitioned table (root, then any
+    // partition the after-commit step had not attached yet), back on the old
+    // table NOT VALID, validated after the commit.
+    std::string fk =
+        R"(FOREIGN KEY ("id") REFERENCES "public"."rooms" ("room_id") ON UPDATE NO ACTION ON DELETE CASCADE)";
+    size_t root =
+        index_of(r, "ALTER TABLE " + kShadow + R"( DROP CONSTRAINT IF EXISTS "chat_room_fk")");
+    size_t part =
+        index_of(r, "ALTER TABLE " + kPart + R"( DROP CONSTRAINT IF EXISTS "chat_room_fk")");
+    size_t back = index_of(
+        r, "ALTER TABLE " + kTarget + R"( ADD CONSTRAINT "chat_room_fk" )" + fk + " NOT VALID");
+    ASSERT_LT(back, r.size());
+    EXPECT_LT(root, part);
+    EXPECT_LT(part, back);
+    EXPECT_TRUE(has(p.rollback_after_commit_sql,
+                    "ALTER TABLE " + kTarget + R"( VALIDATE CONSTRAINT "chat_room_fk")"));
+    // Incoming foreign keys re-pointed at the old table (the source's name again).
+    EXPECT_TRUE(has(r, R"(ALTER TABLE "public"."reads" DROP CONSTRAINT "reads_msg_fk")"));
+    EXPECT_TRUE(has(
+        r,
+        R"(ALTER TABLE "public"."reads" ADD CONSTRAINT "reads_msg_fk" FOREIGN KEY ("msg_id", "msg_at") REFERENCES )" +
+            kTarget + R"( ("id", "timestamp") ON UPDATE NO ACTION ON DELETE NO ACTION NOT VALID)"));
+    EXPECT_TRUE(has(p.rollback_after_commit_sql,
+                    R"(ALTER TABLE "public"."reads" VALIDATE CONSTRAINT "reads_msg_fk")"));
+    // Views resolve the name again; publications swap back.
+    EXPECT_TRUE(has(
+        r, R"(CREATE OR REPLACE VIEW "app data"."Recent" WITH (security_barrier=true) AS SELECT id
+   FROM "app data"."Chat ""Msgs""")"));
+    EXPECT_TRUE(has(r, R"(ALTER PUBLICATION "Analytics" DROP TABLE )" + kShadow));
+    EXPECT_TRUE(has(r, R"(ALTER PUBLICATION "Analytics" ADD TABLE )" + kTarget));
+}
+
+TEST(ObjectClone, RollbackStatementsRunObjectsAfterRenamesBack) {
+    ShadowPlan p = hostile_plan();
+    JobConfig cfg = hostile_config();
+    SwapPlan s{JobNames::from(cfg, "appdb"), p.index_renames, {}, {}, "SYNC", p.rollback_sql, {}};
+    auto sql = rollback_statements(s);
+    ASSERT_EQ(sql.back(), "SYNC");
+    size_t rename = index_of(sql, "ALTER TABLE " + kOld + " RENAME TO " + R"("Chat ""Msgs""")");
+    size_t force = index_of(sql, "ALTER TABLE " + kTarget + " FORCE ROW LEVEL SECURITY");
+    EXPECT_LT(rename, force);
+    EXPECT_LT(force, sql.size() - 1);
+}
+
+TEST(ObjectClone, ExtendedStatisticsClonedAndSwappedByName) {
+    TableInfo t = hostile_table();
+    t.statistics = {{{"stats", "Chat Deps"}, "ndistinct, dependencies", "id, \"user\"", 250, "why"},
+                    {{"app data", "expr_stat"}, "", "(lower(\"user\"))", -1, std::nullopt}};
+    JobConfig cfg = hostile_config();
+    ShadowPlan p = plan_shadow(t, cfg, JobNames::from(cfg, "appdb"), {});
+    EXPECT_TRUE(has(
+        p.index_sql,
+        R"(CREATE STATISTICS "stats"."Chat Deps__pgshift" (ndistinct, dependencies) ON id, "user" FROM )" +
+            kShadow));
+    EXPECT_TRUE(
+        has(p.index_sql, R"(ALTER STATISTICS "stats"."Chat Deps__pgshift" SET STATISTICS 250)"));
+    EXPECT_TRUE(has(p.index_sql, R"(COMMENT ON STATISTICS "stats"."Chat Deps__pgshift" IS 'why')"));
+    EXPECT_TRUE(has(
+        p.index_sql,
+        R"(CREATE STATISTICS "app data"."expr_stat__pgshift" ON (lower("user")) FROM )" + kShadow));
+    size_t away = index_of(
+        p.swap_sql, R"(ALTER STATISTICS "stats"."Chat Deps" RENAME TO "Chat Deps__pgshift_old")");
+    size_t in = index_of(p.swap_sql,
+                         R"(ALTER STATISTICS "stats"."Chat Deps__pgshift" RENAME TO "Chat Deps")");
+    ASSERT_LT(in, p.swap_sql.size());
+    EXPECT_LT(away, in);
+    size_t r_away = index_of(
+        p.rollback_sql, R"(ALTER STATISTICS "stats"."Chat Deps" RENAME TO "Chat Deps__pgshift")");
+    size_t r_in =
+        index_of(p.rollback_sql,
+                 R"(ALTER STATISTICS "stats"."Chat Deps__pgshift_old" RENAME TO "Chat Deps")");
+    ASSERT_LT(r_in, p.rollback_sql.size());
+    EXPECT_LT(r_away, r_in);
 }
 
 }  // namespace

@@ -576,3 +576,151 @@ TEST(PlanShadow, UnparsableUniqueIndexDefinitionThrows) {
 
 }  // namespace
 }  // namespace pgshift
+
+namespace pgshift {
+namespace {
+
+// ------------------------------------------------------------ two levels
+
+JobConfig two_level_config(const std::string& sub_strategy, const std::string& sub_column) {
+    JobConfig cfg = events_config();
+    cfg.sub_strategy = sub_strategy;
+    cfg.sub_column = sub_column;
+    cfg.sub_modulus = 3;
+    cfg.sub_interval = every(1, TimeUnit::Month);
+    return cfg;
+}
+
+TEST(TwoLevels, RangeThenHashNamesAndDdl) {
+    auto months = compute_partitions("events", KeyType::TimestampTz, every(1, TimeUnit::Month),
+                                     range(epoch(2025, 1, 2), epoch(2025, 1, 3)), epoch(2025, 1, 3),
+                                     0, false);
+    auto parts = with_subpartitions(months, compute_hash_partitions("", 3));
+    ASSERT_EQ(parts.size(), 1u);
+    ASSERT_EQ(parts[0].subpartitions.size(), 3u);
+    EXPECT_EQ(parts[0].name, "events_p2025_01");
+    EXPECT_EQ(parts[0].subpartitions[2].name, "events_p2025_01_h2");
+    EXPECT_EQ(all_partitions(parts).size(), 4u);
+    EXPECT_EQ(leaf_partitions(parts).size(), 3u);
+
+    JobConfig cfg = two_level_config("hash", "ref");
+    TableInfo t = events_table();
+    t.reloptions = {"fillfactor=80"};
+    ShadowPlan plan = plan_shadow(t, cfg, JobNames::from(cfg, "appdb"), parts);
+    // The parent partition is partitioned and holds no storage parameters.
+    EXPECT_EQ(plan.create_sql[1],
+              R"(CREATE TABLE "public"."events_p2025_01" PARTITION OF "public"."events__pgshift")"
+              R"( FOR VALUES FROM ('2025-01-01 00:00:00+00') TO ('2025-02-01 00:00:00+00'))"
+              R"( PARTITION BY HASH ("ref"))");
+    EXPECT_EQ(
+        plan.create_sql[2],
+        R"(CREATE TABLE "public"."events_p2025_01_h0" PARTITION OF "public"."events_p2025_01")"
+        R"( FOR VALUES WITH (MODULUS 3, REMAINDER 0) WITH (fillfactor=80))");
+    // Every unique key takes both partition columns.
+    EXPECT_EQ(plan.key_columns, (std::vector<std::string>{"id", "created_at", "ref"}));
+    EXPECT_NE(
+        std::find(
+            plan.index_sql.begin(), plan.index_sql.end(),
+            R"(CREATE UNIQUE INDEX "events_name_key__pgshift" ON "public"."events__pgshift")"
+            R"( USING btree (name, "created_at", "ref") INCLUDE (total) WHERE (total > (0)::numeric))"),
+        plan.index_sql.end());
+    EXPECT_NE(
+        std::find(
+            plan.notes.begin(), plan.notes.end(),
+            R"(unique index events_id_created_key is widened with "ref": uniqueness now holds per partition key value)"),
+        plan.notes.end());
+}
+
+TEST(TwoLevels, ListThenRangeNamesDefaultsAndNotNull) {
+    auto lists = compute_list_partitions("events", {std::string("EU"), std::string("US")});
+    auto days =
+        compute_partitions("", KeyType::TimestampTz, every(1, TimeUnit::Month),
+                           range(epoch(2025, 1, 2), epoch(2025, 2, 2)), epoch(2025, 2, 2), 0, true);
+    auto parts = with_subpartitions(lists, days);
+    ASSERT_EQ(parts.size(), 3u);
+    std::vector<std::string> names;
+    for (const auto* p : leaf_partitions(parts))
+        names.push_back(p->name);
+    EXPECT_EQ(names,
+              (std::vector<std::string>{
+                  "events_l_eu_p2025_01", "events_l_eu_p2025_02", "events_l_eu_default",
+                  "events_l_us_p2025_01", "events_l_us_p2025_02", "events_l_us_default",
+                  "events_default_p2025_01", "events_default_p2025_02", "events_default_default"}));
+
+    JobConfig cfg = two_level_config("range", "created_at");
+    cfg.strategy = "list";
+    cfg.column = "name";
+    ShadowPlan plan = plan_shadow(events_table(), cfg, JobNames::from(cfg, "appdb"), parts);
+    EXPECT_NE(
+        plan.create_sql[0].find(R"("created_at" timestamp with time zone DEFAULT now() NOT NULL)"),
+        std::string::npos);
+    EXPECT_NE(plan.create_sql[0].find(R"() PARTITION BY LIST ("name"))"), std::string::npos);
+    EXPECT_NE(
+        std::find(
+            plan.create_sql.begin(), plan.create_sql.end(),
+            R"(CREATE TABLE "public"."events_default" PARTITION OF "public"."events__pgshift")"
+            R"( DEFAULT PARTITION BY RANGE ("created_at"))"),
+        plan.create_sql.end());
+    EXPECT_NE(
+        std::find(
+            plan.create_sql.begin(), plan.create_sql.end(),
+            R"(CREATE TABLE "public"."events_l_us_default" PARTITION OF "public"."events_l_us" DEFAULT)"),
+        plan.create_sql.end());
+}
+
+TEST(TwoLevels, ForeignKeysOnLeavesOwnerAndIdentityOnEveryLevel) {
+    auto parts =
+        with_subpartitions(compute_hash_partitions("events", 2), compute_hash_partitions("", 2));
+    JobConfig cfg = two_level_config("hash", "ref");
+    cfg.strategy = "hash";
+    TableInfo t = events_table();
+    t.owner = "app";
+    t.replident = 'f';
+    ConstraintInfo fk{"events_ref_fk",
+                      'f',
+                      "",
+                      true,
+                      false,
+                      std::nullopt,
+                      {"public", "refs"},
+                      false,
+                      {"ref"},
+                      {"id"},
+                      " ON UPDATE NO ACTION ON DELETE NO ACTION"};
+    t.constraints = {fk};
+    ShadowPlan plan = plan_shadow(t, cfg, JobNames::from(cfg, "appdb"), parts);
+    auto count = [](const std::vector<std::string>& v, const std::string& needle) {
+        return std::count_if(v.begin(), v.end(), [&](const std::string& s) {
+            return s.find(needle) != std::string::npos;
+        });
+    };
+    // NOT VALID foreign keys only on the four leaves (a partitioned table refuses them).
+    EXPECT_EQ(count(plan.swap_sql, "ADD CONSTRAINT \"events_ref_fk\""), 4);
+    EXPECT_EQ(count(plan.swap_sql, "\"events_h0\" ADD CONSTRAINT"), 0);
+    EXPECT_EQ(count(plan.swap_sql, "\"events_h0_h1\" ADD CONSTRAINT"), 1);
+    // Owner and REPLICA IDENTITY FULL on the root and all six partitions.
+    EXPECT_EQ(count(plan.swap_sql, " OWNER TO app"), 7);
+    EXPECT_EQ(count(plan.index_sql, " REPLICA IDENTITY FULL"), 7);
+}
+
+TEST(TwoLevels, TooManyLeavesIsRefused) {
+    auto parents = compute_hash_partitions("t", 100);
+    EXPECT_THROW(with_subpartitions(parents, compute_hash_partitions("", 51)), std::runtime_error);
+    EXPECT_NO_THROW(with_subpartitions(parents, compute_hash_partitions("", 50)));
+}
+
+TEST(TwoLevels, PartitionCreateSqlForMaintain) {
+    PartitionBound p{"events_p2025_03", "2025-03-01 00:00:00+00", "2025-04-01 00:00:00+00", false};
+    p = with_subpartitions({p}, compute_hash_partitions("", 2))[0];
+    auto sql = partition_create_sql(p, {"app", "events"}, R"(HASH ("ref"))", {"fillfactor=70"});
+    ASSERT_EQ(sql.size(), 3u);
+    EXPECT_EQ(
+        sql[0],
+        R"(CREATE TABLE "app"."events_p2025_03" PARTITION OF "app"."events" FOR VALUES FROM ('2025-03-01 00:00:00+00') TO ('2025-04-01 00:00:00+00') PARTITION BY HASH ("ref"))");
+    EXPECT_EQ(
+        sql[2],
+        R"(CREATE TABLE "app"."events_p2025_03_h1" PARTITION OF "app"."events_p2025_03" FOR VALUES WITH (MODULUS 2, REMAINDER 1) WITH (fillfactor=70))");
+}
+
+}  // namespace
+}  // namespace pgshift
