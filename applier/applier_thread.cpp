@@ -112,13 +112,22 @@ void ApplierThread::run() {
     conn_ = pg::Connection();
 }
 
+template <typename Step>
+void ApplierThread::guarded(Step&& step) {
+    try {
+        step();
+    } catch (const BatchApplyError& failure) {
+        replay_group(failure);
+    }
+}
+
 void ApplierThread::loop() {
     int idle_rounds = 0;
     while (true) {
         auto batch = queue_.try_pop();
         if (!batch) {
             if (in_group_ && !mid_transaction_)
-                commit_group();
+                guarded([this] { commit_group(); });
             if (progress_.stopping())
                 return;
             // Bounded spin, then short sleeps: the queue is wait-free and
@@ -128,10 +137,78 @@ void ApplierThread::loop() {
             continue;
         }
         idle_rounds = 0;
-        apply_batch(*batch);
+        guarded([&] {
+            apply_batch(retain(batch));
+            if (in_group_ && !replaying_ && group_batch_bytes_ > kMaxRetainedBytes)
+                mark_group();
+        });
         if (!mid_transaction_ && (group_barrier_ || group_size_ >= opts_.max_group))
-            commit_group();
+            guarded([this] { commit_group(); });
     }
+}
+
+const TxnBatch& ApplierThread::retain(std::unique_ptr<TxnBatch>& batch) {
+    if (replaying_)
+        return *batch;
+    group_batch_bytes_ += batch->bytes;
+    group_batches_.push_back(std::move(batch));
+    return *group_batches_.back();
+}
+
+void ApplierThread::mark_group() {
+    flush_inserts();
+    flush_run();
+    if (savepoint_)
+        pipeline_->add_command("RELEASE SAVEPOINT pgshift_group");
+    pipeline_->add_command("SAVEPOINT pgshift_group");
+    pipeline_->flush();
+    savepoint_ = GroupMark{group_size_,        group_changes_, group_end_,
+                           group_commit_time_, group_barrier_, mid_transaction_};
+    group_batches_.clear();
+    group_batch_bytes_ = 0;
+    relations_before_group_.clear();
+}
+
+void ApplierThread::replay_group(const BatchApplyError& failure) {
+    spdlog::warn("applier: {}; applying the same changes again one statement per change",
+                 failure.what());
+    run_ = InsertRun{};
+    batch_run_ = BatchRun{};
+    if (savepoint_) {
+        conn_.exec("ROLLBACK TO SAVEPOINT pgshift_group");
+        in_group_ = true;
+        group_size_ = savepoint_->group_size;
+        group_changes_ = savepoint_->group_changes;
+        group_end_ = savepoint_->group_end;
+        group_commit_time_ = savepoint_->group_commit_time;
+        group_barrier_ = savepoint_->group_barrier;
+        mid_transaction_ = savepoint_->mid_transaction;
+    } else {
+        conn_.exec("ROLLBACK");
+        in_group_ = false;
+        group_size_ = 0;
+        group_changes_ = 0;
+        group_barrier_.reset();
+        mid_transaction_ = false;
+    }
+    // The retained batches carry any Relation message that redefined a
+    // relation since; they must first meet the definition they met before.
+    for (auto& [relid, before] : relations_before_group_) {
+        relations_[relid] = std::move(before);
+        targets_.erase(relid);
+    }
+    relations_before_group_.clear();
+    statements_.clear();
+    // A failure among these changes now names its change and stops the job;
+    // if none fails, the set-based order was the only cause and the group
+    // commits as usual.
+    replaying_ = true;
+    auto batches = std::move(group_batches_);
+    group_batches_.clear();
+    group_batch_bytes_ = 0;
+    for (const auto& b : batches)
+        apply_batch(*b);
+    pipeline_->flush();
 }
 
 void ApplierThread::apply_batch(const TxnBatch& batch) {
@@ -189,13 +266,19 @@ const TargetTable& ApplierThread::target_for(uint32_t relid) {
 void ApplierThread::apply_change(const Message& msg, const TxnBatch& batch) {
     auto* ins = std::get_if<pgoutput::InsertMsg>(&msg);
     if (ins && relations_.count(ins->relid)) {
+        flush_run();
         buffer_insert(relations_[ins->relid], ins->relid, ins->new_tuple, batch);
         return;
     }
     flush_inserts();
     if (auto* rel = std::get_if<pgoutput::RelationMsg>(&msg)) {
+        flush_run();
+        auto known = relations_.find(rel->relid);
+        if (in_group_ && !replaying_ && known != relations_.end())
+            relations_before_group_.try_emplace(rel->relid, known->second);
         relations_[rel->relid] = *rel;
         targets_.erase(rel->relid);
+        statements_.clear();
         return;
     }
     auto relation = [&](uint32_t relid) -> const pgoutput::RelationMsg& {
@@ -210,23 +293,185 @@ void ApplierThread::apply_change(const Message& msg, const TxnBatch& batch) {
         relation(ins->relid);  // throws: no Relation message yet
     } else if (auto* upd = std::get_if<pgoutput::UpdateMsg>(&msg)) {
         const auto& rel = relation(upd->relid);
-        auto stmt = build_update(rel, target_for(upd->relid), *upd);
-        if (!stmt.empty()) {
-            execute(stmt, rel,
-                    upd->old_kind == pgoutput::OldTupleKind::None ? nullptr : &upd->old_tuple,
-                    upd->new_tuple, batch);
-        }
+        apply_row_change(statements_for(upd->relid, rel, upd, nullptr), rel,
+                         upd->old_kind == pgoutput::OldTupleKind::None ? nullptr : &upd->old_tuple,
+                         upd->new_tuple, batch);
     } else if (auto* del = std::get_if<pgoutput::DeleteMsg>(&msg)) {
         const auto& rel = relation(del->relid);
-        execute(build_delete(rel, target_for(del->relid), *del), rel, &del->old_tuple,
-                del->old_tuple, batch);
+        apply_row_change(statements_for(del->relid, rel, nullptr, del), rel, &del->old_tuple,
+                         del->old_tuple, batch);
     } else if (auto* tr = std::get_if<pgoutput::TruncateMsg>(&msg)) {
+        flush_run();
         std::vector<const TargetTable*> targets;
         for (uint32_t relid : tr->relids)
             targets.push_back(&target_for(relid));
         pipeline_->add_command(build_truncate(targets, tr->flags));
         ++group_changes_;
     }
+}
+
+const ApplierThread::Statements& ApplierThread::statements_for(uint32_t relid,
+                                                               const pgoutput::RelationMsg& rel,
+                                                               const pgoutput::UpdateMsg* upd,
+                                                               const pgoutput::DeleteMsg* del) {
+    // The statements depend only on the relation, the kind of change and the
+    // kind of each value sent ('t', 'n', 'u'; old and new): the signature.
+    const pgoutput::TupleData& values = upd ? upd->new_tuple : del->old_tuple;
+    const pgoutput::TupleData* old_values =
+        upd && upd->old_kind != pgoutput::OldTupleKind::None ? &upd->old_tuple : nullptr;
+    std::string sig(reinterpret_cast<const char*>(&relid), sizeof relid);
+    sig += upd ? 'U' : 'D';
+    sig += static_cast<char>(upd ? upd->old_kind : del->old_kind);
+    for (const auto& v : values)
+        sig += static_cast<char>(v.kind);
+    if (old_values) {
+        for (const auto& v : *old_values)
+            sig += static_cast<char>(v.kind);
+    }
+    auto it = statements_.find(sig);
+    if (it != statements_.end())
+        return it->second;
+    const TargetTable& target = target_for(relid);
+    Statements st;
+    if (upd) {
+        st.row = build_update(rel, target, *upd);
+        if (!st.row.empty())
+            st.batch = build_update(rel, target, *upd, true);
+    } else {
+        st.row = build_delete(rel, target, *del);
+        st.batch = build_delete(rel, target, *del, true);
+    }
+    return statements_.emplace(std::move(sig), std::move(st)).first->second;
+}
+
+void ApplierThread::apply_row_change(const Statements& stmts, const pgoutput::RelationMsg& rel,
+                                     const pgoutput::TupleData* old_tuple,
+                                     const pgoutput::TupleData& new_tuple, const TxnBatch& batch) {
+    if (stmts.row.empty())
+        return;  // the source sent nothing to set
+    if (!replaying_ && !stmts.batch.empty()) {
+        add_to_run(stmts, old_tuple, new_tuple, batch, rel.relname);
+        return;
+    }
+    flush_run();
+    execute(stmts.row, rel, old_tuple, new_tuple, batch);
+}
+
+namespace {
+
+/// Header of a one-dimensional text[] in binary format (arrayfuncs.c
+/// array_send): ndim, has-null flag, element type, then length and lower
+/// bound of the dimension; each element follows as Int32 length (-1: NULL)
+/// and its bytes (textsend: the text as is).
+constexpr size_t kArrayHeaderSize = 20;
+constexpr uint32_t kTextOid = 25;  // pg_type.dat: text
+
+void put_be32(std::string& out, size_t at, uint32_t v) {
+    out[at] = static_cast<char>(v >> 24);
+    out[at + 1] = static_cast<char>(v >> 16);
+    out[at + 2] = static_cast<char>(v >> 8);
+    out[at + 3] = static_cast<char>(v);
+}
+
+void append_be32(std::string& out, uint32_t v) {
+    char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                 static_cast<char>(v)};
+    out.append(b, 4);
+}
+
+/// The value a parameter takes from a change; throws ApplyError for kinds
+/// that are never valid parameters.
+const pgoutput::ColumnValue& param_value(const ParamRef& p, const pgoutput::TupleData* old_tuple,
+                                         const pgoutput::TupleData& new_tuple) {
+    const auto& v = (p.from_old ? *old_tuple : new_tuple)[static_cast<size_t>(p.column)];
+    if (v.kind != pgoutput::ColumnKind::Text && v.kind != pgoutput::ColumnKind::Null) {
+        throw ApplyError("column " + std::to_string(p.column) +
+                         " has a value kind that cannot be applied ('" +
+                         std::string(1, static_cast<char>(v.kind)) + "')");
+    }
+    return v;
+}
+
+/// The key of the row a change looks up (the statement's key parameters),
+/// or with `after` its key after the change (an UPDATE's new values of the
+/// same columns; unchanged-TOAST values stay as they were).
+std::string row_key(const ApplyStatement& stmt, const pgoutput::TupleData* old_tuple,
+                    const pgoutput::TupleData& new_tuple, bool after) {
+    std::string key;
+    for (size_t n = stmt.key_params_from; n < stmt.params.size(); ++n) {
+        const ParamRef& p = stmt.params[n];
+        const auto* v = &param_value(p, old_tuple, new_tuple);
+        const auto& changed = new_tuple[static_cast<size_t>(p.column)];
+        if (after && changed.kind != pgoutput::ColumnKind::Unchanged)
+            v = &changed;
+        key += static_cast<char>(v->kind);
+        append_be32(key, static_cast<uint32_t>(v->data.size()));
+        key += v->data;
+    }
+    return key;
+}
+
+}  // namespace
+
+void ApplierThread::add_to_run(const Statements& stmts, const pgoutput::TupleData* old_tuple,
+                               const pgoutput::TupleData& new_tuple, const TxnBatch& batch,
+                               const std::string& relname) {
+    const ApplyStatement& stmt = stmts.batch;
+    BatchRun& run = batch_run_;
+    bool is_update = stmt.key_params_from > 0;
+    std::string key = row_key(stmt, old_tuple, new_tuple, false);
+    std::string new_key = is_update ? row_key(stmt, old_tuple, new_tuple, true) : key;
+    if (run.rows > 0 &&
+        (run.stmts != &stmts || run.rows >= kMaxRunRows || run.bytes >= kMaxRunBytes ||
+         run.keys.count(key) || run.keys.count(new_key))) {
+        flush_run();
+    }
+    if (run.rows == 0) {
+        run.stmts = &stmts;
+        run.arrays.assign(stmt.params.size(), std::string(kArrayHeaderSize, '\0'));
+        run.has_null.assign(stmt.params.size(), 0);
+        run.first_lsn = batch.commit_lsn;
+        run.relname = relname;
+    }
+    for (size_t n = 0; n < stmt.params.size(); ++n) {
+        const auto& v = param_value(stmt.params[n], old_tuple, new_tuple);
+        if (v.kind == pgoutput::ColumnKind::Null) {
+            append_be32(run.arrays[n], 0xFFFFFFFFu);
+            run.has_null[n] = 1;
+        } else {
+            append_be32(run.arrays[n], static_cast<uint32_t>(v.data.size()));
+            run.arrays[n] += v.data;
+        }
+        run.bytes += 4 + v.data.size();
+    }
+    if (new_key != key)
+        run.keys.insert(new_key);
+    run.keys.insert(std::move(key));
+    ++run.rows;
+    run.last_lsn = batch.commit_lsn;
+}
+
+void ApplierThread::flush_run() {
+    BatchRun& run = batch_run_;
+    if (run.rows == 0)
+        return;
+    for (size_t n = 0; n < run.arrays.size(); ++n) {
+        std::string& a = run.arrays[n];
+        put_be32(a, 0, 1);
+        put_be32(a, 4, run.has_null[n] ? 1 : 0);
+        put_be32(a, 8, kTextOid);
+        put_be32(a, 12, static_cast<uint32_t>(run.rows));
+        put_be32(a, 16, 1);
+    }
+    std::string context = std::to_string(run.rows) + " changes to \"" + run.relname +
+                          "\" from the source transactions with commit LSNs " +
+                          run.first_lsn.str() + " to " + run.last_lsn.str();
+    pipeline_->add_batch(run.stmts->batch.sql, std::move(run.arrays), run.rows, std::move(context));
+    group_changes_ += run.rows;
+    run.rows = 0;
+    run.bytes = 0;
+    run.arrays.clear();
+    run.keys.clear();
 }
 
 void ApplierThread::execute(const ApplyStatement& stmt, const pgoutput::RelationMsg& rel,
@@ -243,10 +488,13 @@ void ApplierThread::execute(const ApplyStatement& stmt, const pgoutput::Relation
 
 void ApplierThread::buffer_insert(const pgoutput::RelationMsg& rel, uint32_t relid,
                                   const pgoutput::TupleData& tuple, const TxnBatch& batch) {
-    constexpr size_t kMaxRunBytes = 4u << 20;
+    const TargetTable& target = target_for(relid);
+    if (replaying_) {
+        execute(build_insert(rel, target, tuple), rel, nullptr, tuple, batch);
+        return;
+    }
     if (run_.rows > 0 && (run_.relid != relid || run_.copy_data.size() > kMaxRunBytes))
         flush_inserts();
-    const TargetTable& target = target_for(relid);
     if (run_.rows == 0) {
         run_.relid = relid;
         run_.first = tuple;
@@ -275,10 +523,10 @@ void ApplierThread::flush_inserts() {
             conn_.put_copy_data(run_.copy_data);
             conn_.end_copy_in();
         } catch (const pg::PgError& e) {
-            throw ApplyError(std::string(e.what()) + " — while copying " +
-                             std::to_string(run_.rows) + " inserted rows into " + target.qualified +
-                             " (source transactions up to commit LSN " + run_.source_lsn.str() +
-                             "); nothing of them was applied");
+            throw BatchApplyError(std::string(e.what()) + " — while copying " +
+                                  std::to_string(run_.rows) + " inserted rows into " +
+                                  target.qualified + " (source transactions up to commit LSN " +
+                                  run_.source_lsn.str() + "); nothing of them was applied");
         }
         group_changes_ += run_.rows;
     }
@@ -288,6 +536,7 @@ void ApplierThread::flush_inserts() {
 
 void ApplierThread::commit_group() {
     flush_inserts();
+    flush_run();
     auto ts = std::to_string(group_commit_time_ + kPgEpochOffsetMicros);
     pipeline_->add(
         "SELECT pg_replication_origin_xact_setup($1::pg_lsn, "
@@ -305,6 +554,11 @@ void ApplierThread::commit_group() {
     group_size_ = 0;
     group_changes_ = 0;
     group_barrier_.reset();
+    replaying_ = false;
+    savepoint_.reset();
+    group_batches_.clear();
+    group_batch_bytes_ = 0;
+    relations_before_group_.clear();
 }
 
 }  // namespace pgshift

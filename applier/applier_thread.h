@@ -18,13 +18,31 @@
 // Runs of INSERTs into one table (also across grouped transactions) are
 // buffered and sent as one COPY ... FROM STDIN: one round trip instead of one
 // per row. The run is flushed before any other statement, so order holds.
+//
+// Runs of UPDATEs (or DELETEs) of one shape (relation, columns sent, kinds of
+// old values) are sent as one set-based statement (build_update with batch:
+// the rows as text[] parameters joined through unnest), which costs the
+// target backend about a third of executing one statement per row. A run is
+// split before a change whose row key (old or new) the run already touches,
+// so no row is changed twice by one statement and unique keys are never
+// transiently swapped. A set-based statement or COPY that fails (or changes
+// the wrong number of rows) does not say which change was at fault, so the
+// group is rolled back and applied again one statement per change: either
+// that names the failing change (key and source LSN) and stops the job, or,
+// when the failure came only from the set-based order, it commits. For that
+// the group's source transactions are kept until its commit; every
+// kMaxRetainedBytes of them a savepoint is set (after checking everything
+// sent), and only the batches since it are kept.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "applier/statement_builder.h"
 #include "applier/statement_pipeline.h"
@@ -49,7 +67,7 @@ struct ApplierOptions {
     /// lookups under REPLICA IDENTITY FULL.
     std::map<uint32_t, std::vector<std::string>> unique_keys;
     std::string partition_column;
-    int max_group = 200;
+    int max_group = 1000;
 };
 
 /// Reads a target table's columns from its catalog and probes which column
@@ -76,10 +94,37 @@ class ApplierThread {
     void join();
 
   private:
+    /// The single-row and set-based statements for one shape of change.
+    struct Statements {
+        ApplyStatement row;
+        ApplyStatement batch;  ///< empty: this shape goes row by row
+    };
+
     void run();
     void loop();
+    /// Runs `step`; if a set-based statement or COPY fails, re-applies the
+    /// group row by row (replay_group) and returns normally if that succeeds.
+    template <typename Step>
+    void guarded(Step&& step);
+    /// Keeps the batch for a possible replay (not while replaying) and
+    /// returns it.
+    const TxnBatch& retain(std::unique_ptr<TxnBatch>& batch);
+    void replay_group(const BatchApplyError& failure);
     void apply_batch(const TxnBatch& batch);
     void apply_change(const pgoutput::Message& msg, const TxnBatch& batch);
+    const Statements& statements_for(uint32_t relid, const pgoutput::RelationMsg& rel,
+                                     const pgoutput::UpdateMsg* upd,
+                                     const pgoutput::DeleteMsg* del);
+    void apply_row_change(const Statements& stmts, const pgoutput::RelationMsg& rel,
+                          const pgoutput::TupleData* old_tuple,
+                          const pgoutput::TupleData& new_tuple, const TxnBatch& batch);
+    void add_to_run(const Statements& stmts, const pgoutput::TupleData* old_tuple,
+                    const pgoutput::TupleData& new_tuple, const TxnBatch& batch,
+                    const std::string& relname);
+    void flush_run();
+    /// After kMaxRetainedBytes of one group: checks everything sent so far
+    /// and sets a savepoint, so that the retained batches can start over.
+    void mark_group();
     void execute(const ApplyStatement& stmt, const pgoutput::RelationMsg& rel,
                  const pgoutput::TupleData* old_tuple, const pgoutput::TupleData& new_tuple,
                  const TxnBatch& batch);
@@ -114,6 +159,45 @@ class ApplierThread {
         Lsn source_lsn;             ///< commit LSN of the last row's transaction, for errors
     };
     InsertRun run_;
+
+    /// Changes applied as one set-based statement (see build_update).
+    struct BatchRun {
+        const Statements* stmts = nullptr;
+        int64_t rows = 0;
+        std::vector<std::string> arrays;  ///< one binary text[] per parameter
+        std::vector<char> has_null;       ///< per parameter
+        /// Keys (old and new) of the rows the run changes.
+        std::unordered_set<std::string> keys;
+        size_t bytes = 0;
+        Lsn first_lsn, last_lsn;  ///< commit LSNs of the first and last change's transaction
+        std::string relname;
+    };
+    static constexpr int64_t kMaxRunRows = 5000;
+    static constexpr size_t kMaxRunBytes = 4u << 20;
+    static constexpr size_t kMaxRetainedBytes = 64u << 20;
+    BatchRun batch_run_;
+    /// Statements by shape: relation id, kind, and the kinds of the values
+    /// sent (statement_signature); cleared when a Relation message arrives.
+    std::unordered_map<std::string, Statements> statements_;
+    /// The group is being applied again one statement per change (no COPY,
+    /// no set-based statements, nothing retained) until it commits.
+    bool replaying_ = false;
+    /// The group's source transactions since its start or its savepoint.
+    std::vector<std::unique_ptr<TxnBatch>> group_batches_;
+    size_t group_batch_bytes_ = 0;
+    /// The group's state at SAVEPOINT pgshift_group (mark_group), if set.
+    struct GroupMark {
+        int group_size = 0;
+        int64_t group_changes = 0;
+        Lsn group_end;
+        int64_t group_commit_time = 0;
+        std::optional<std::string> group_barrier;
+        bool mid_transaction = false;
+    };
+    std::optional<GroupMark> savepoint_;
+    /// Definitions that Relation messages replaced since the group's start
+    /// (or savepoint), restored before a replay.
+    std::unordered_map<uint32_t, pgoutput::RelationMsg> relations_before_group_;
     std::thread thread_;
 };
 

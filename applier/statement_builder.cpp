@@ -43,9 +43,28 @@ void check_width(const pgoutput::RelationMsg& rel, const pgoutput::TupleData& tu
     }
 }
 
+/// The value of the next parameter, cast to the column's type: "$n::type",
+/// or in the set-based form the n-th column of the unnest, "u.pn::type".
 std::string param(ApplyStatement& stmt, ParamRef ref, const TargetColumn& col) {
     stmt.params.push_back(ref);
-    return "$" + std::to_string(stmt.params.size()) + "::" + col.type;
+    std::string n = std::to_string(stmt.params.size());
+    return (stmt.batch ? "u.p" + n : "$" + n) + "::" + col.type;
+}
+
+/// A target column in a predicate; qualified in the set-based form, where
+/// the unnest's columns are in scope too.
+std::string column_ref(const ApplyStatement& stmt, const TargetColumn& col) {
+    return (stmt.batch ? "t." : "") + quote_ident_offline(col.name);
+}
+
+/// "unnest($1::text[], ...) AS u(p1, ...)": one text[] per parameter.
+std::string unnest_rows(const ApplyStatement& stmt) {
+    std::string args, names;
+    for (size_t n = 1; n <= stmt.params.size(); ++n) {
+        args += (n > 1 ? ", $" : "$") + std::to_string(n) + "::text[]";
+        names += (n > 1 ? ", p" : "p") + std::to_string(n);
+    }
+    return "unnest(" + args + ") AS u(" + names + ")";
 }
 
 int column_index(const pgoutput::RelationMsg& rel, const std::string& name) {
@@ -69,7 +88,7 @@ std::string key_predicate(ApplyStatement& stmt, const pgoutput::RelationMsg& rel
         const TargetColumn& col = target_column(rel, target, i);
         if (!where.empty())
             where += " AND ";
-        where += quote_ident_offline(col.name) + " = " + param(stmt, {from_old, i}, col);
+        where += column_ref(stmt, col) + " = " + param(stmt, {from_old, i}, col);
     }
     return where;
 }
@@ -97,11 +116,12 @@ std::string full_row_predicate(ApplyStatement& stmt, const pgoutput::RelationMsg
     return where;
 }
 
-/// Chooses how to find the row and returns the WHERE clause.
-std::string row_predicate(ApplyStatement& stmt, const pgoutput::RelationMsg& rel,
-                          const TargetTable& target, pgoutput::OldTupleKind old_kind,
-                          const pgoutput::TupleData* old_tuple,
-                          const pgoutput::TupleData& new_tuple) {
+/// Chooses how to find the row and returns the WHERE clause; nullopt in the
+/// set-based form when only a comparison of the whole row could find it.
+std::optional<std::string> row_predicate(ApplyStatement& stmt, const pgoutput::RelationMsg& rel,
+                                         const TargetTable& target, pgoutput::OldTupleKind old_kind,
+                                         const pgoutput::TupleData* old_tuple,
+                                         const pgoutput::TupleData& new_tuple) {
     bool from_old = old_kind != pgoutput::OldTupleKind::None;
     const pgoutput::TupleData& key = from_old ? *old_tuple : new_tuple;
     std::vector<int> cols;
@@ -115,6 +135,8 @@ std::string row_predicate(ApplyStatement& stmt, const pgoutput::RelationMsg& rel
             cols.push_back(i);
         }
         if (cols.empty()) {
+            if (stmt.batch)
+                return std::nullopt;
             std::string inner = full_row_predicate(stmt, rel, target, key);
             return "(tableoid, ctid) = (SELECT tableoid, ctid FROM " + target.qualified +
                    " WHERE " + inner + " LIMIT 1)";
@@ -163,13 +185,14 @@ ApplyStatement build_insert(const pgoutput::RelationMsg& rel, const TargetTable&
 }
 
 ApplyStatement build_update(const pgoutput::RelationMsg& rel, const TargetTable& target,
-                            const pgoutput::UpdateMsg& msg) {
+                            const pgoutput::UpdateMsg& msg, bool batch) {
     check_width(rel, msg.new_tuple);
     const pgoutput::TupleData* old_tuple =
         msg.old_kind == pgoutput::OldTupleKind::None ? nullptr : &msg.old_tuple;
     if (old_tuple)
         check_width(rel, *old_tuple);
     ApplyStatement stmt;
+    stmt.batch = batch;
     std::string set;
     for (int i = 0; i < static_cast<int>(rel.columns.size()); ++i) {
         const TargetColumn& col = target_column(rel, target, i);
@@ -184,19 +207,27 @@ ApplyStatement build_update(const pgoutput::RelationMsg& rel, const TargetTable&
     if (set.empty())
         return {};
     stmt.key_params_from = stmt.params.size();
-    std::string where = row_predicate(stmt, rel, target, msg.old_kind, old_tuple, msg.new_tuple);
-    stmt.sql = "UPDATE " + target.qualified + " SET " + set + " WHERE " + where;
+    auto where = row_predicate(stmt, rel, target, msg.old_kind, old_tuple, msg.new_tuple);
+    if (!where)
+        return {};
+    stmt.sql = batch ? "UPDATE " + target.qualified + " AS t SET " + set + " FROM " +
+                           unnest_rows(stmt) + " WHERE " + *where
+                     : "UPDATE " + target.qualified + " SET " + set + " WHERE " + *where;
     stmt.expect_one_row = true;
     return stmt;
 }
 
 ApplyStatement build_delete(const pgoutput::RelationMsg& rel, const TargetTable& target,
-                            const pgoutput::DeleteMsg& msg) {
+                            const pgoutput::DeleteMsg& msg, bool batch) {
     check_width(rel, msg.old_tuple);
     ApplyStatement stmt;
-    std::string where =
-        row_predicate(stmt, rel, target, msg.old_kind, &msg.old_tuple, msg.old_tuple);
-    stmt.sql = "DELETE FROM " + target.qualified + " WHERE " + where;
+    stmt.batch = batch;
+    auto where = row_predicate(stmt, rel, target, msg.old_kind, &msg.old_tuple, msg.old_tuple);
+    if (!where)
+        return {};
+    stmt.sql = batch ? "DELETE FROM " + target.qualified + " AS t USING " + unnest_rows(stmt) +
+                           " WHERE " + *where
+                     : "DELETE FROM " + target.qualified + " WHERE " + *where;
     stmt.expect_one_row = true;
     return stmt;
 }
@@ -243,24 +274,19 @@ void append_copy_row(std::string& out, const pgoutput::RelationMsg& rel, const T
                              "\" of an INSERT has a value kind that cannot be applied ('" +
                              std::string(1, static_cast<char>(v.kind)) + "')");
         }
-        for (char c : v.data) {
-            switch (c) {
-                case '\\':
-                    out += "\\\\";
-                    break;
-                case '\n':
-                    out += "\\n";
-                    break;
-                case '\r':
-                    out += "\\r";
-                    break;
-                case '\t':
-                    out += "\\t";
-                    break;
-                default:
-                    out += c;
-            }
+        // Copy the stretches between special characters in one go.
+        const char* from = v.data.data();
+        const char* end = from + v.data.size();
+        for (const char* p = from; p < end; ++p) {
+            char c = *p;
+            if (c != '\\' && c != '\n' && c != '\r' && c != '\t')
+                continue;
+            out.append(from, static_cast<size_t>(p - from));
+            out += '\\';
+            out += c == '\\' ? '\\' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            from = p + 1;
         }
+        out.append(from, static_cast<size_t>(end - from));
     }
     out += '\n';
 }

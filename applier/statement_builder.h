@@ -30,6 +30,13 @@ class ApplyError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// A statement covering several changes (a set-based UPDATE/DELETE, a COPY)
+/// failed; which change caused it is found by applying them one by one.
+class BatchApplyError : public ApplyError {
+  public:
+    using ApplyError::ApplyError;
+};
+
 struct TargetColumn {
     std::string name;
     std::string type;  ///< format_type() text used in parameter casts
@@ -59,16 +66,34 @@ struct ApplyStatement {
     std::vector<ParamRef> params;
     bool expect_one_row = false;
     size_t key_params_from = 0;  ///< params before this index are SET values
+    /// Set-based form: parameter $n is a text[] holding the n-th value of
+    /// every row of a run (see build_update).
+    bool batch = false;
     bool empty() const { return sql.empty(); }
 };
 
 ApplyStatement build_insert(const pgoutput::RelationMsg& rel, const TargetTable& target,
                             const pgoutput::TupleData& tuple);
 /// Returns an empty statement when the source sent nothing to set.
+///
+/// With batch = true, the set-based form of the same statement for a run of
+/// changes with this shape (same relation, same columns sent, same kinds of
+/// old values): `UPDATE t AS t SET c = u.p1::type, ... FROM unnest($1::text[],
+/// ...) AS u(p1, ...) WHERE t.key = u.pk::type ...`, one text[] per ParamRef,
+/// values in the same text form as single-row parameters (so the same input
+/// functions parse them, arrays and domains included). The executor joins
+/// the unnest to the partitioned target with a nested loop whose inner
+/// Append prunes per row (executor/execPartition.c, run-time pruning), so
+/// each row costs one index probe; the affected row count must equal the
+/// run's length. The caller must not put two changes of one row in a run.
+/// Empty when the row can only be found by comparing the whole old row
+/// (REPLICA IDENTITY FULL without a usable key): such changes go one by one.
 ApplyStatement build_update(const pgoutput::RelationMsg& rel, const TargetTable& target,
-                            const pgoutput::UpdateMsg& msg);
+                            const pgoutput::UpdateMsg& msg, bool batch = false);
+/// As build_update; the set-based form is `DELETE FROM t AS t USING
+/// unnest(...) AS u(...) WHERE ...`.
 ApplyStatement build_delete(const pgoutput::RelationMsg& rel, const TargetTable& target,
-                            const pgoutput::DeleteMsg& msg);
+                            const pgoutput::DeleteMsg& msg, bool batch = false);
 std::string build_truncate(const std::vector<const TargetTable*>& targets, uint8_t flags);
 
 /// "COPY <target> (<columns>) FROM STDIN" for a run of inserts: every

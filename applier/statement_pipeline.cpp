@@ -4,11 +4,7 @@
 
 namespace pgshift {
 
-void StatementPipeline::add(const std::string& sql, pg::Params params, bool expect_one_row,
-                            std::string context) {
-    if (queued_.size() >= kMaxQueued)
-        flush();
-    Queued q;
+void StatementPipeline::prepare_name(Queued& q, const std::string& sql) {
     auto [it, fresh] = prepared_.try_emplace(sql, "");
     if (fresh) {
         it->second = "pgshift_" + std::to_string(prepared_.size());
@@ -17,8 +13,28 @@ void StatementPipeline::add(const std::string& sql, pg::Params params, bool expe
     }
     q.statement = it->second;
     q.prepared = true;
+}
+
+void StatementPipeline::add(const std::string& sql, pg::Params params, bool expect_one_row,
+                            std::string context) {
+    if (queued_.size() >= kMaxQueued)
+        flush();
+    Queued q;
+    prepare_name(q, sql);
     q.params = std::move(params);
     q.expect_one_row = expect_one_row;
+    q.context = std::move(context);
+    queued_.push_back(std::move(q));
+}
+
+void StatementPipeline::add_batch(const std::string& sql, std::vector<std::string> arrays,
+                                  int64_t rows, std::string context) {
+    if (queued_.size() >= kMaxQueued)
+        flush();
+    Queued q;
+    prepare_name(q, sql);
+    q.arrays = std::move(arrays);
+    q.batch_rows = rows;
     q.context = std::move(context);
     queued_.push_back(std::move(q));
 }
@@ -38,13 +54,23 @@ void StatementPipeline::send(const Queued& q) {
         conn_.throw_error("could not queue PREPARE " + q.statement);
     }
     std::vector<const char*> values;
-    values.reserve(q.params.size());
-    for (const auto& p : q.params)
-        values.push_back(p ? p->c_str() : nullptr);
+    std::vector<int> lengths, formats;
+    if (q.batch_rows > 0) {
+        for (const auto& a : q.arrays) {
+            values.push_back(a.data());
+            lengths.push_back(static_cast<int>(a.size()));
+            formats.push_back(1);
+        }
+    } else {
+        values.reserve(q.params.size());
+        for (const auto& p : q.params)
+            values.push_back(p ? p->c_str() : nullptr);
+    }
     int ok =
         q.prepared
             ? PQsendQueryPrepared(c, q.statement.c_str(), static_cast<int>(values.size()),
-                                  values.data(), nullptr, nullptr, 0)
+                                  values.data(), lengths.empty() ? nullptr : lengths.data(),
+                                  formats.empty() ? nullptr : formats.data(), 0)
             : PQsendQueryParams(c, q.statement.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
     if (ok != 1)
         conn_.throw_error("could not queue " + q.context);
@@ -70,8 +96,9 @@ bool failed(const pg::Result& r) {
 
 }  // namespace
 
-void StatementPipeline::read_results() {
+std::pair<std::string, bool> StatementPipeline::read_results() {
     std::string first_error;
+    bool batch_failed = false;
     for (const auto& q : queued_) {
         if (q.needs_prepare) {
             auto r = next_result(conn_);
@@ -88,10 +115,15 @@ void StatementPipeline::read_results() {
             while (!msg.empty() && msg.back() == '\n')
                 msg.pop_back();
             first_error = msg + " — while applying " + q.context;
+        } else if (q.batch_rows > 0 && r.affected() != q.batch_rows) {
+            first_error = "a set-based statement changed " + std::to_string(r.affected()) +
+                          " rows instead of " + std::to_string(q.batch_rows) + " (" + q.context +
+                          ")";
         } else if (q.expect_one_row && r.affected() != 1) {
             first_error = "the row to change was not found in the target (" + q.context +
                           "); the shadow no longer matches the source, so the job stops";
         }
+        batch_failed = !first_error.empty() && q.batch_rows > 0;
     }
     PGresult* sync = PQgetResult(conn_.raw());
     bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
@@ -99,8 +131,7 @@ void StatementPipeline::read_results() {
         PQclear(sync);
     if (!synced)
         conn_.throw_error("pipeline sync was not acknowledged");
-    if (!first_error.empty())
-        throw ApplyError(first_error);
+    return {first_error, batch_failed};
 }
 
 void StatementPipeline::flush() {
@@ -108,19 +139,26 @@ void StatementPipeline::flush() {
         return;
     if (PQenterPipelineMode(conn_.raw()) != 1)
         conn_.throw_error("cannot enter pipeline mode");
+    std::pair<std::string, bool> failure;
     try {
         for (const auto& q : queued_)
             send(q);
         if (PQpipelineSync(conn_.raw()) != 1)
             conn_.throw_error("pipeline sync failed");
-        read_results();
+        failure = read_results();
     } catch (...) {
         queued_.clear();
         throw;
     }
     queued_.clear();
+    // Every result is read, so the connection can leave pipeline mode and
+    // the caller can roll back and re-apply on it.
     if (PQexitPipelineMode(conn_.raw()) != 1)
         conn_.throw_error("cannot leave pipeline mode");
+    if (failure.second)
+        throw BatchApplyError(failure.first);
+    if (!failure.first.empty())
+        throw ApplyError(failure.first);
 }
 
 }  // namespace pgshift

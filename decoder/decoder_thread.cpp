@@ -11,6 +11,7 @@
 
 namespace pgshift {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
@@ -62,6 +63,7 @@ void DecoderThread::run() {
 }
 
 void DecoderThread::loop() {
+    bool streaming_busy = false;
     while (!progress_.stopping()) {
         if (pending_) {
             if (!queue_.try_push(pending_)) {
@@ -70,10 +72,14 @@ void DecoderThread::loop() {
         } else if (auto batch = assembler_.next_batch()) {
             // Drained before the next frame: TxnAssembler::feed() requires it.
             offer(std::move(batch));
-        } else if (auto frame = stream_->receive(milliseconds(100))) {
+        } else if (auto frame = stream_->receive(read_timeout(),
+                                                 streaming_busy ? kReadNap : microseconds(0))) {
             handle_frame(*frame);
+            streaming_busy = true;
+        } else {
+            streaming_busy = false;
         }
-        if (steady_clock::now() >= next_status_)
+        if (status_due())
             send_status(false);
     }
     if (!progress_.error())
@@ -140,12 +146,34 @@ Lsn DecoderThread::flush_position() const {
     return std::max(applied, Lsn(progress_.keepalive_wal_end.load(std::memory_order_acquire)));
 }
 
+milliseconds DecoderThread::read_timeout() const {
+    // While a commit of the applier is still to be reported, wake up soon
+    // enough to report it promptly even when no more data arrives.
+    Lsn applied(progress_.applied_end.load(std::memory_order_acquire));
+    Lsn received(progress_.received_end.load(std::memory_order_acquire));
+    return applied > last_flush_sent_ || received > applied ? kPromptStatusInterval
+                                                            : milliseconds(100);
+}
+
+bool DecoderThread::status_due() const {
+    auto now = steady_clock::now();
+    if (now >= next_status_)
+        return true;
+    // The walsender derives flush_lag/replay_lag in pg_stat_replication from
+    // these updates, and confirmed_flush_lsn moves only with them: report a
+    // commit of the applier within kPromptStatusInterval, as the apply worker
+    // reports after each receive (worker.c send_feedback).
+    Lsn applied(progress_.applied_end.load(std::memory_order_acquire));
+    return applied > last_flush_sent_ && now >= last_status_ + kPromptStatusInterval;
+}
+
 void DecoderThread::send_status(bool reply_requested) {
     Lsn flush = std::max(flush_position(), last_flush_sent_);
     stream_->send_status(std::max(last_received_, flush), flush, flush, reply_requested);
     last_flush_sent_ = flush;
     progress_.confirmed_flush.store(flush.value(), std::memory_order_release);
-    next_status_ = steady_clock::now() + opts_.status_interval;
+    last_status_ = steady_clock::now();
+    next_status_ = last_status_ + opts_.status_interval;
 }
 
 }  // namespace pgshift

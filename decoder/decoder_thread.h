@@ -14,7 +14,8 @@
 // transaction the applier durably committed; only when nothing is in flight
 // (no open transaction, queue drained, everything received applied) is the
 // last keepalive walEnd reported, so an idle table never pins WAL. Status
-// updates go out at least every status_interval, and at once when the server
+// updates go out at least every status_interval, within
+// kPromptStatusInterval of an applier commit, and at once when the server
 // asks, even while the queue is full: then the decoder stops reading (TCP
 // back-pressure) but keeps talking, so wal_sender_timeout never fires. Only a
 // last chunk advances progress.received_end (earlier chunks carry no end LSN),
@@ -84,6 +85,15 @@ class DecoderThread {
     static TxnAssembler::Options assembler_options(const DecoderOptions& opts);
     void send_status(bool reply_requested);
     Lsn flush_position() const;
+    std::chrono::milliseconds read_timeout() const;
+    bool status_due() const;
+
+    /// While frames keep coming, an empty socket is left to fill this long
+    /// before the next read (ReplicationStream::receive): a few hundred
+    /// messages per wakeup instead of one, for at most this much latency.
+    static constexpr std::chrono::microseconds kReadNap{1000};
+    /// An applied commit is reported to the server at most this much later.
+    static constexpr std::chrono::milliseconds kPromptStatusInterval{10};
 
     DecoderOptions opts_;
     ChangeQueue& queue_;
@@ -95,6 +105,7 @@ class DecoderThread {
     Lsn last_received_;
     Lsn last_flush_sent_;
     std::chrono::steady_clock::time_point next_status_{};
+    std::chrono::steady_clock::time_point last_status_{};
     std::thread thread_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include <thread>
+
 #include "decoder/copyboth.h"
 #include "server_features.h"
 
@@ -48,25 +50,36 @@ void ReplicationStream::wait_readable(std::chrono::milliseconds timeout) {
     }
 }
 
-std::optional<std::string_view> ReplicationStream::receive(std::chrono::milliseconds timeout) {
-    frame_.reset();
-    for (int round = 0; round < 2; ++round) {
-        char* buf = nullptr;
-        int n = PQgetCopyData(conn_.raw(), &buf, /*async=*/1);
-        if (n > 0) {
-            frame_.reset(buf);
-            return std::string_view(buf, static_cast<size_t>(n));
-        }
-        if (n == -1) {
-            conn_.finish_copy_out();
-            throw pg::PgError("the server ended the replication stream", "");
-        }
-        if (n == -2)
-            conn_.throw_error("replication stream failed", PQgetResult(conn_.raw()));
-        if (round == 0)
-            wait_readable(timeout);
+std::optional<std::string_view> ReplicationStream::take_frame() {
+    char* buf = nullptr;
+    int n = PQgetCopyData(conn_.raw(), &buf, /*async=*/1);
+    if (n > 0) {
+        frame_.reset(buf);
+        return std::string_view(buf, static_cast<size_t>(n));
     }
+    if (n == -1) {
+        conn_.finish_copy_out();
+        throw pg::PgError("the server ended the replication stream", "");
+    }
+    if (n == -2)
+        conn_.throw_error("replication stream failed", PQgetResult(conn_.raw()));
     return std::nullopt;
+}
+
+std::optional<std::string_view> ReplicationStream::receive(std::chrono::milliseconds timeout,
+                                                           std::chrono::microseconds nap) {
+    frame_.reset();
+    if (auto frame = take_frame())
+        return frame;
+    if (nap.count() > 0) {
+        std::this_thread::sleep_for(nap);
+        if (PQconsumeInput(conn_.raw()) == 0)
+            conn_.throw_error("replication connection lost");
+        if (auto frame = take_frame())
+            return frame;
+    }
+    wait_readable(timeout);
+    return take_frame();
 }
 
 void ReplicationStream::send_status(Lsn write, Lsn flush, Lsn apply, bool reply_requested) {

@@ -49,8 +49,14 @@ class ReplicationStream {
 
     /// Waits up to `timeout` for one CopyData frame from the server and
     /// returns its bytes, valid until the next call; nullopt on timeout.
-    /// Throws pg::PgError when the server ends the stream or reports an error.
-    std::optional<std::string_view> receive(std::chrono::milliseconds timeout);
+    /// With a nonzero `nap`, an empty socket is first given `nap` to fill
+    /// (sleeping, not polling) before waiting on it: while the stream is busy
+    /// the walsender then writes into the socket without waking this thread
+    /// once per message, which on loopback is charged to the walsender's own
+    /// send() (try_to_wake_up in its syscall). Throws pg::PgError when the
+    /// server ends the stream or reports an error.
+    std::optional<std::string_view> receive(std::chrono::milliseconds timeout,
+                                            std::chrono::microseconds nap = {});
 
     /// Sends a standby status update ('r'); only `flush` moves a logical
     /// slot's confirmed_flush_lsn. Throws pg::PgError if the send fails.
@@ -60,6 +66,8 @@ class ReplicationStream {
 
   private:
     void wait_readable(std::chrono::milliseconds timeout);
+    /// The next complete frame already read from the socket, if any.
+    std::optional<std::string_view> take_frame();
 
     pg::Connection conn_;
     std::unique_ptr<char, void (*)(void*)> frame_{nullptr, &PQfreemem};

@@ -4,8 +4,9 @@
 # UPDATE that moves a row to another partition, DELETE (replica identity PK
 # without the partition key), stored generated columns, NULLs, arrays,
 # numeric, bytea, jsonb, enums, timestamptz; a REPLICA IDENTITY FULL table
-# without a key; TRUNCATE. The shadow is compared with the source row by row
-# before a manual cutover.
+# without a key; TRUNCATE; TRUNCATE ... RESTART IDENTITY CASCADE of a table
+# that another table references. The shadow is compared with the source row
+# by row before a manual cutover.
 . "$(dirname "$0")/lib.sh"
 
 sql <<'SQL'
@@ -77,3 +78,30 @@ WAIT_SECS=60 wait_for same_rows logs logs__pgshift || fail "logs differ after TR
 wait "$pid" || { cat "$WORK/logs.out"; fail "logs run failed"; }
 assert_eq "$(q "SELECT count(*) FROM logs")" 1 "logs rows after truncate"
 assert_eq "$(q "SELECT relreplident FROM pg_class WHERE relname = 'logs'")" f "replica identity carried"
+
+# TRUNCATE ... CASCADE: the source also empties the referencing table (not
+# published); the shadow, which nothing references while it is synced, is
+# emptied and its identity restarts, as on the source. Like PostgreSQL's apply
+# worker (worker.c apply_handle_truncate), the target does not cascade further.
+sql <<'SQL'
+CREATE TABLE orders (id bigserial, at date NOT NULL, total numeric, PRIMARY KEY (id, at));
+CREATE TABLE order_lines (order_id bigint, order_at date, item text,
+                          FOREIGN KEY (order_id, order_at) REFERENCES orders (id, at));
+INSERT INTO orders (at, total) SELECT date '2025-01-01' + i, i FROM generate_series(1, 100) i;
+INSERT INTO order_lines SELECT id, at, 'item' FROM orders;
+SQL
+write_job "$WORK/orders.ini" orders at "1 month" "premake = 2" "[cutover]" "mode = manual" "reverse = false"
+"$PGSHIFT_BIN" run -c "$WORK/orders.ini" >"$WORK/orders.out" 2>&1 &
+pid=$!
+wait_for phase_is orders sync || { cat "$WORK/orders.out"; fail "orders never reached sync"; }
+sql -c "INSERT INTO orders (at, total) VALUES ('2025-02-01', 1)" \
+    -c "TRUNCATE orders RESTART IDENTITY CASCADE" \
+    -c "INSERT INTO orders (at, total) VALUES ('2025-03-01', 2), ('2025-04-01', 3)"
+assert_eq "$(q "SELECT count(*) FROM order_lines")" 0 "the source's TRUNCATE cascaded"
+WAIT_SECS=60 wait_for same_rows orders orders__pgshift || fail "orders differ after TRUNCATE ... CASCADE"
+assert_eq "$(q "SELECT string_agg(id::text, ',' ORDER BY id) FROM orders__pgshift")" 1,2 "identity restarted in the shadow"
+"$PGSHIFT_BIN" cutover -c "$WORK/orders.ini"
+wait "$pid" || { cat "$WORK/orders.out"; fail "orders run failed"; }
+assert_eq "$(q "SELECT relkind FROM pg_class WHERE relname = 'orders'")" p "orders partitioned"
+sql -c "INSERT INTO order_lines VALUES (2, '2025-04-01', 'after cutover')"
+assert_eq "$(q "SELECT confrelid::regclass FROM pg_constraint WHERE conrelid = 'order_lines'::regclass AND contype = 'f' AND conparentid = 0")" orders "foreign key follows the new table"

@@ -382,6 +382,53 @@ TEST(BuildDelete, UnknownKeyColumnIsApplyError) {
     EXPECT_THROW(build_delete(events_rel(), events_target(), m), ApplyError);
 }
 
+// ---------------------------------------------------------------- set-based forms
+
+TEST(BuildBatch, UpdateJoinsUnnestOfTextArraysWithSameParams) {
+    UpdateMsg m;
+    m.old_kind = OldTupleKind::Key;
+    m.old_tuple = {t("6"), null(), null(), null(), null()};
+    m.new_tuple = full_row();
+    m.new_tuple[4] = unchanged();
+    ApplyStatement row = build_update(events_rel(), events_target(), m);
+    ApplyStatement s = build_update(events_rel(), events_target(), m, true);
+    EXPECT_TRUE(s.batch);
+    EXPECT_EQ(s.sql,
+              R"(UPDATE "public"."events__pgshift" AS t SET "created_at" = u.p1::timestamp with)"
+              R"( time zone, "name" = u.p2::text FROM unnest($1::text[], $2::text[], $3::text[]))"
+              R"( AS u(p1, p2, p3) WHERE t."id" = u.p3::bigint)");
+    // Same values in the same order as the single-row statement.
+    EXPECT_EQ(refs(s), refs(row));
+    EXPECT_EQ(s.key_params_from, row.key_params_from);
+}
+
+TEST(BuildBatch, DeleteWithOldPartitionKeyPrunes) {
+    DeleteMsg m;
+    m.old_kind = OldTupleKind::Full;
+    m.old_tuple = full_row();
+    ApplyStatement s = build_delete(events_rel(), events_target(), m, true);
+    EXPECT_EQ(s.sql, R"(DELETE FROM "public"."events__pgshift" AS t USING unnest($1::text[],)"
+                     R"( $2::text[]) AS u(p1, p2) WHERE t."id" = u.p1::bigint AND t."created_at" =)"
+                     R"( u.p2::timestamp with time zone)");
+    EXPECT_EQ(refs(s), (Params{{kOld, 0}, {kOld, 1}}));
+    EXPECT_EQ(s.key_params_from, 0u);
+}
+
+TEST(BuildBatch, WholeRowComparisonHasNoSetBasedForm) {
+    TargetTable tt = events_target();
+    tt.unique_key.clear();
+    UpdateMsg m;
+    m.old_kind = OldTupleKind::Full;
+    m.old_tuple = full_row();
+    m.new_tuple = full_row();
+    EXPECT_FALSE(build_update(events_rel(), tt, m).empty());
+    EXPECT_TRUE(build_update(events_rel(), tt, m, true).empty());
+    DeleteMsg d;
+    d.old_kind = OldTupleKind::Full;
+    d.old_tuple = full_row();
+    EXPECT_TRUE(build_delete(events_rel(), tt, d, true).empty());
+}
+
 // ---------------------------------------------------------------- TRUNCATE
 
 TEST(BuildTruncate, ListsTargetsAndRestartsIdentity) {
