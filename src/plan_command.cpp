@@ -124,16 +124,21 @@ Estimates estimate(pg::Connection& conn, const JobConfig& cfg, const TableInfo& 
             co.application_name = job_application_name(cfg) + "/plan-sample";
             auto writer = pg::Connection::open(cfg.dsn, co);
             Sample s = copy_sample(conn, writer, t, plan.copy_columns, e.sample_percent);
-            double scale = 100.0 / e.sample_percent;
             e.measured = s.rows > 0;
             e.sample_rows = s.rows;
             e.sample_bytes = s.table_bytes;
             e.sample_seconds = s.seconds;
             if (e.measured) {
-                e.rows = static_cast<int64_t>(static_cast<double>(s.rows) * scale);
+                // Per-row figures from the sample; the row count from the
+                // statistics when the table has been analyzed (exact after
+                // VACUUM), else extrapolated from the sample.
+                if (e.rows <= 0)
+                    e.rows = static_cast<int64_t>(static_cast<double>(s.rows) * 100.0 /
+                                                  e.sample_percent);
+                double per_row = static_cast<double>(e.rows) / static_cast<double>(s.rows);
                 e.new_table_bytes =
-                    static_cast<int64_t>(static_cast<double>(s.table_bytes) * scale);
-                e.copy_seconds = s.seconds * scale / cfg.copy_workers;
+                    static_cast<int64_t>(static_cast<double>(s.table_bytes) * per_row);
+                e.copy_seconds = s.seconds * per_row / cfg.copy_workers;
                 e.method =
                     "measured: binary COPY of a TABLESAMPLE SYSTEM sample into a "
                     "temporary table, rolled back";

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Five realistic schemas with hostile names (spaces, quotes, capitals,
-# reserved words). For each: snapshot the source's catalog
-# (sql/catalog_snapshot.sql), run `pgshift plan --format json`, execute the
-# planned DDL on the server exactly as a job does (before the copy, a copy,
-# after the copy, the cutover transaction under ACCESS EXCLUSIVE, the
-# statements after the commit), snapshot the converted table and diff: any
-# difference the plan did not document fails. Also: widen_unique = false and
-# an incoming foreign key on a key without the partition column are refused
-# with exit 3 and a FAIL check.
-#
-# This drives the generated DDL directly, not `pgshift run`, so that every
-# object kind is checked on a real server independently of the sync engine.
+# reserved words). Each is converted by `pgshift run` under a small write
+# load through a manual cutover; the converted table's catalog
+# (sql/catalog_snapshot.sql: columns, constraints, incoming foreign keys,
+# indexes by name and definition, policies, grants, triggers, comments,
+# owner, RLS flags, replica identity, storage parameters, views, statistics,
+# publications, sequence next values) must equal the source's before, except
+# for the widening of unique keys that the plan reports. Three of them are
+# then rolled back (the plain table's catalog must be exactly the original)
+# and cut over again. Also: widen_unique = false, an incoming foreign key on
+# a key without the partition column and a rewrite rule are refused with
+# exit 3 and a FAIL check; a materialized view is a WARN.
 . "$(dirname "$0")/lib.sh"
 SNAP="$PGSHIFT_SRC/tests/integration/sql/catalog_snapshot.sql"
 
@@ -60,6 +60,9 @@ CREATE INDEX fixes_pos_gist ON gps."Fixes" USING gist (pos);
 CREATE INDEX fixes_fast ON gps."Fixes" (recorded_at) WHERE speed > 30;
 CREATE INDEX fixes_box ON gps."Fixes" USING gist (box(pos, pos));
 CREATE INDEX fixes_brin ON gps."Fixes" USING brin (recorded_at);
+CREATE STATISTICS gps."Fix Stats" (ndistinct, dependencies) ON lat, lon FROM gps."Fixes";
+COMMENT ON STATISTICS gps."Fix Stats" IS 'lat/lon';
+CREATE STATISTICS gps.fix_speed ON (speed * 2) FROM gps."Fixes";
 INSERT INTO gps."Fixes" (recorded_at, lat, lon, speed)
   SELECT timestamp '2025-01-01' + i * interval '1 hour', 48 + i % 10 * 0.01, 2 + i % 7 * 0.01, i % 60
   FROM generate_series(1, 1000) i;
@@ -130,70 +133,126 @@ INSERT INTO audit."timestamp" (at, event_hash, actor)
   FROM generate_series(1, 200) i;
 SQL
 
-# convert NAME SCHEMA TABLE COLUMN INTERVAL [ini lines...]
-convert() {
-  local name=$1 schema=$2 table=$3 column=$4 interval=$5
-  shift 5
-  local ini="$WORK/$name.ini" qtable
-  qtable="$(q "SELECT format('%I.%I', '$schema', '$table')")"
-  write_job "$ini" "$qtable" "$column" "$interval" "premake = 1" "default_partition = true" "[job]" "name = $name" "$@"
-  psql -X -v s="$schema" -v t="$table" -v k="$column" -f "$SNAP" >"$WORK/$name.before"
-  "$PGSHIFT_BIN" plan -c "$ini" --format json >"$WORK/$name.json" || { cat "$WORK/$name.json"; fail "$name: plan failed"; }
-  "$PGSHIFT_BIN" plan -c "$ini" >"$WORK/$name.plan" || fail "$name: text plan failed"
-  local shadow cols
-  shadow=$(jq -r '.shadow' "$WORK/$name.json")
-  { echo "BEGIN;"; jq -r '.ddl.before_copy[] + ";"' "$WORK/$name.json"; echo "COMMIT;"; } | sql -f - ||
-    fail "$name: DDL before the copy"
-  local shadow_sql
-  shadow_sql=$(q "SELECT format('%I.%I', '$schema', '${table}__pgshift')")
-  cols=$(q "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-            WHERE attrelid = '$qtable'::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''")
-  sql -c "INSERT INTO $shadow_sql ($cols) SELECT $cols FROM $qtable" || fail "$name: copy"
-  jq -r '.ddl.after_copy[] + ";"' "$WORK/$name.json" | sql -f - || fail "$name: DDL after the copy"
-  # The cutover transaction, without the job's own bookkeeping (last statement).
-  { echo "BEGIN;"; echo "SET LOCAL lock_timeout = '5s';"; echo "LOCK TABLE $qtable IN ACCESS EXCLUSIVE MODE;"
-    jq -r '.ddl.cutover[:-1][] + ";"' "$WORK/$name.json"; echo "COMMIT;"; } | sql -f - ||
-    fail "$name: cutover transaction"
-  jq -r '.ddl.after_cutover[] + ";"' "$WORK/$name.json" | sql -f - || fail "$name: statements after cutover"
-  assert_eq "$(q "SELECT relkind FROM pg_class WHERE oid = '$qtable'::regclass")" p "$name partitioned"
-  psql -X -v s="$schema" -v t="$table" -v k="$column" -f "$SNAP" >"$WORK/$name.after"
-  if ! diff -u "$WORK/$name.before" "$WORK/$name.after" >"$WORK/$name.diff"; then
-    cat "$WORK/$name.diff"
-    echo "--- notes of the plan:"; jq -r '.notes[]' "$WORK/$name.json"
-    fail "$name: catalog differs after cutover beyond the documented widening"
-  fi
-  # Rows compared as text (point has no equality operator for EXCEPT).
-  local old_sql
-  old_sql=$(q "SELECT format('%I.%I', '$schema', '${table}__pgshift_old')")
-  assert_eq "$(q "SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM $qtable x")" \
-    "$(q "SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM $old_sql x")" "$name rows"
-  echo "ok $name: $(grep -c . "$WORK/$name.before") catalog lines equal"
+# Writes while a job syncs and after its cutover: WRITES runs in a loop until
+# $WORK/$name.stop exists.
+start_writes() {
+  local name=$1 writes=$2
+  rm -f "$WORK/$name.stop"
+  ( while [ ! -f "$WORK/$name.stop" ]; do
+      psql -X -q -v ON_ERROR_STOP=1 -c "$writes" >/dev/null 2>>"$WORK/$name.writes.err" || echo failed >>"$WORK/$name.writes.err"
+      sleep 0.05
+    done ) &
+  WRITES_PID=$!
+}
+stop_writes() {
+  touch "$WORK/$1.stop"
+  wait "$WRITES_PID" || true
+  ! grep -q failed "$WORK/$1.writes.err" 2>/dev/null || { cat "$WORK/$1.writes.err"; fail "$1: the write load failed"; }
+}
+snapshot() {  # snapshot SCHEMA TABLE COLUMN OUT
+  psql -X -v s="$1" -v t="$2" -v k="$3" -f "$SNAP" >"$4"
+}
+# same_catalog NAME SCHEMA TABLE COLUMN STATE: the catalog equals the one taken
+# before the job (retried: foreign keys are validated after the swap commits).
+same_catalog() {
+  snapshot "$2" "$3" "$4" "$WORK/$1.$5"
+  diff -u "$WORK/$1.before" "$WORK/$1.$5" >"$WORK/$1.$5.diff"
+}
+# rows_match LIVE OTHER: same rows, compared as text (point has no equality).
+rows_match() {
+  [ "$(q "SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM $1 x")" = \
+    "$(q "SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM $2 x")" ]
 }
 
-convert events "Event Log" "user events" "timestamp" "1 month"
+# convert NAME SCHEMA TABLE COLUMN INTERVAL WRITES ROLLBACK [ini lines...]
+# `pgshift run` under WRITES through a manual cutover; the converted table's
+# catalog must equal the source's before (modulo the documented widening).
+# With ROLLBACK = yes: rollback (the plain table's catalog must be exactly
+# the original again), cutover again (the same once more), then finalize.
+convert() {
+  local name=$1 schema=$2 table=$3 column=$4 interval=$5 writes=$6 rollback=$7
+  shift 7
+  local ini="$WORK/$name.ini" qtable old pid
+  qtable="$(q "SELECT format('%I.%I', '$schema', '$table')")"
+  old="$(q "SELECT format('%I.%I', '$schema', '${table}__pgshift_old')")"
+  write_job "$ini" "$qtable" "$column" "$interval" "premake = 1" "default_partition = true" "[job]" "name = $name" \
+    "[cutover]" "mode = manual" "reverse = true" "$@"
+  snapshot "$schema" "$table" "$column" "$WORK/$name.before"
+  "$PGSHIFT_BIN" plan -c "$ini" --format json >"$WORK/$name.json" || { cat "$WORK/$name.json"; fail "$name: plan failed"; }
+  "$PGSHIFT_BIN" plan -c "$ini" >"$WORK/$name.plan" || fail "$name: text plan failed"
+  "$PGSHIFT_BIN" run -c "$ini" >"$WORK/$name.out" 2>&1 &
+  pid=$!
+  wait_for phase_is "$name" sync || { cat "$WORK/$name.out"; fail "$name never reached sync"; }
+  start_writes "$name" "$writes"
+  sleep 1
+  "$PGSHIFT_BIN" cutover -c "$ini" >/dev/null
+  wait_for phase_is "$name" reverse || { tail -30 "$WORK/$name.out"; fail "$name: no cutover"; }
+  sleep 0.5
+  stop_writes "$name"
+  assert_eq "$(q "SELECT relkind FROM pg_class WHERE oid = '$qtable'::regclass")" p "$name partitioned"
+  WAIT_SECS=30 wait_for rows_match "$qtable" "$old" || fail "$name: the reverse stream did not catch up"
+  if ! WAIT_SECS=15 wait_for same_catalog "$name" "$schema" "$table" "$column" after; then
+    cat "$WORK/$name.after.diff"; echo "--- notes of the plan:"; jq -r '.notes[]' "$WORK/$name.json"
+    fail "$name: catalog differs after cutover beyond the documented widening"
+  fi
+  echo "ok $name: cutover under writes, $(grep -c . "$WORK/$name.before") catalog lines equal"
+  if [ "$rollback" = yes ]; then
+    "$PGSHIFT_BIN" rollback -c "$ini" >/dev/null || { tail -30 "$WORK/$name.out"; fail "$name: rollback"; }
+    assert_eq "$(q "SELECT relkind FROM pg_class WHERE oid = '$qtable'::regclass")" r "$name plain after rollback"
+    if ! WAIT_SECS=15 wait_for same_catalog "$name" "$schema" "$table" "$column" rolledback; then
+      cat "$WORK/$name.rolledback.diff"; fail "$name: the rollback did not restore the catalog"
+    fi
+    "$PGSHIFT_BIN" cutover -c "$ini" >/dev/null
+    wait_for phase_is "$name" reverse || { tail -30 "$WORK/$name.out"; fail "$name: no second cutover"; }
+    if ! WAIT_SECS=15 wait_for same_catalog "$name" "$schema" "$table" "$column" again; then
+      cat "$WORK/$name.again.diff"; fail "$name: catalog differs after the second cutover"
+    fi
+    echo "ok $name: rollback restored the original catalog, second cutover equal again"
+  fi
+  "$PGSHIFT_BIN" finalize -c "$ini" >/dev/null
+  wait "$pid" || { tail -30 "$WORK/$name.out"; fail "$name: run did not end after finalize"; }
+  rows_match "$qtable" "$old" || fail "$name: old and new differ at the end"
+}
+
+convert events "Event Log" "user events" "timestamp" "1 month" \
+  "INSERT INTO \"Event Log\".\"user events\" (account_id, payload) VALUES (1 + (random() * 18)::int, '{\"w\": 1}');
+   UPDATE \"Event Log\".\"user events\" SET payload = payload || '{\"u\": 1}' WHERE id = (SELECT min(id) + 7 FROM \"Event Log\".\"user events\");
+   DELETE FROM \"Event Log\".\"user events\" WHERE id = (SELECT min(id) FROM \"Event Log\".\"user events\");" yes
 grep -q 'primary key user events_pkey' "$WORK/events.plan" || fail "events: widening not in the plan notes"
-# The view reads the new table, the FK cascades from the parent into it.
+# The view reads the new table, the FK cascades from the parent into it (and
+# not into the old table, whose copy of the foreign key was dropped).
 assert_eq "$(q "SELECT count(DISTINCT r.ev_class) FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
                WHERE r.ev_class = '\"Event Log\".\"Recent Events\"'::regclass
                  AND d.refobjid = '\"Event Log\".\"user events\"'::regclass")" 1 "view follows the new table"
 sql -c 'DELETE FROM "Event Log".accounts WHERE id = 3'
 assert_eq "$(q 'SELECT count(*) FROM "Event Log"."user events" WHERE account_id = 3')" 0 "ON DELETE CASCADE into the new table"
 
-convert gps gps Fixes recorded_at "1 month"
+convert gps gps Fixes recorded_at "1 month" \
+  "INSERT INTO gps.\"Fixes\" (recorded_at, lat, lon, speed) VALUES (timestamp '2025-01-01' + random() * interval '40 days', 48.5, 2.5, random() * 60);
+   UPDATE gps.\"Fixes\" SET speed = speed + 1 WHERE id = 1 + (random() * 900)::int;
+   DELETE FROM gps.\"Fixes\" WHERE id = (SELECT max(id) FROM gps.\"Fixes\" WHERE id % 100 <> 0);" yes
 sql -c "INSERT INTO gps.annotations (fix_id, fix_at) VALUES (1, '1999-01-01')" 2>/dev/null &&
   fail "gps: incoming foreign key not enforced against the new table"
 assert_eq "$(q 'SELECT convalidated FROM pg_constraint WHERE conname = $$annotation fix$$')" t "incoming FK validated"
 
-convert chat user Messages sent_at "1 month"
+convert chat user Messages sent_at "1 month" \
+  "INSERT INTO \"user\".\"Messages\" VALUES (1 + (random() * 3)::int, 'u1', timestamptz '2025-03-02 00:00+00' + random() * interval '3 days', 'hi', NULL);
+   UPDATE \"user\".\"Messages\" SET body = body || '!' WHERE room = 2 AND sent_at = (SELECT min(sent_at) FROM \"user\".\"Messages\" WHERE room = 2);
+   DELETE FROM \"user\".\"Messages\" WHERE sent_at = (SELECT max(sent_at) FROM \"user\".\"Messages\");" yes
 assert_eq "$(q "SELECT count(*) FROM pg_class c JOIN pg_inherits h ON h.inhrelid = c.oid
                WHERE h.inhparent = '\"user\".\"Messages\"'::regclass AND c.relreplident <> 'f'")" 0 "REPLICA IDENTITY FULL on every partition"
+before_edits=$(q 'SELECT count(*) FROM "user"."Messages" WHERE edited_at IS NOT NULL')
 sql -c "UPDATE \"user\".\"Messages\" SET body = 'edited' WHERE room = 1 AND sent_at = (SELECT min(sent_at) FROM \"user\".\"Messages\" WHERE room = 1)"
-assert_eq "$(q 'SELECT count(*) FROM "user"."Messages" WHERE edited_at IS NOT NULL')" 1 "trigger fires on the new table"
+assert_eq "$(q 'SELECT count(*) FROM "user"."Messages" WHERE edited_at IS NOT NULL')" "$((before_edits + 1))" "trigger fires on the new table"
 
-convert orders public order placed_on "1 month"
+convert orders public order placed_on "1 month" \
+  "INSERT INTO public.\"order\" (placed_on, status, total) VALUES (date '2024-06-01' + (random() * 290)::int, 'open', 10);
+   UPDATE public.\"order\" SET status = 'done' WHERE id = (SELECT min(id) FROM public.\"order\" WHERE status = 'open');" no
 grep -q 'fillfactor=70' "$WORK/orders.plan" || fail "orders: storage parameters not in the notes"
 
-convert audit audit timestamp at "3 months"
+convert audit audit timestamp at "3 months" \
+  "INSERT INTO audit.\"timestamp\" (at, event_hash, actor) VALUES (timestamptz '2025-02-01 00:00+00' + random() * interval '90 days', md5(random()::text), 'w');
+   DELETE FROM audit.\"timestamp\" WHERE id = (SELECT min(id) FROM audit.\"timestamp\");" no
 grep -q 'unique constraint audit dedup is widened' "$WORK/audit.plan" || fail "audit: dedup widening not noted"
 
 # Refusals, exit 3 with a FAIL check naming the fix.
@@ -216,3 +275,21 @@ rc=$?
 set -e
 [ "$rc" = 3 ] || { cat "$WORK/strict.json"; fail "widen_unique = false refuses: exit $rc"; }
 assert_eq "$(jq -r '.checks[] | select(.name == "unique keys") | .status' "$WORK/strict.json")" FAIL "unique keys check"
+
+# A rewrite rule is refused; a materialized view reading the table is a WARN
+# with the statements to re-create it.
+sql <<'SQL'
+CREATE TABLE audit.ruled (id int PRIMARY KEY, at timestamptz NOT NULL);
+CREATE RULE "keep rows" AS ON DELETE TO audit.ruled DO INSTEAD NOTHING;
+CREATE MATERIALIZED VIEW audit."Ruled Count" AS SELECT count(*) FROM audit.ruled;
+SQL
+write_job "$WORK/ruled.ini" audit.ruled at "1 month" "[job]" "name = ruled"
+set +e
+"$PGSHIFT_BIN" plan -c "$WORK/ruled.ini" --format json >"$WORK/ruled.json" 2>&1
+rc=$?
+set -e
+[ "$rc" = 3 ] || { cat "$WORK/ruled.json"; fail "a rewrite rule is refused: exit $rc"; }
+assert_eq "$(jq -r '.checks[] | select(.name == "rules") | .status' "$WORK/ruled.json")" FAIL "rules check"
+assert_eq "$(jq -r '.checks[] | select(.name == "materialized view audit.\"Ruled Count\"") | .status' "$WORK/ruled.json")" WARN "materialized view check"
+assert_eq "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" 0 "replication slots left"
+assert_eq "$(q "SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgshift%'")" 0 "job publications left"

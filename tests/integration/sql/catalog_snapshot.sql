@@ -1,6 +1,8 @@
 -- Catalog of one table as sorted text lines, for diffing a source before its
 -- conversion with the partitioned table after cutover. psql variables:
 --   s, t: schema and table name (unquoted); k: the partition column.
+-- Also the extended statistics and whether each serial / identity sequence
+-- continues past its column's values.
 -- Normalisation: the documented widening of PRIMARY KEY / UNIQUE keys with
 -- the partition column is removed, "ON ONLY" of partitioned indexes is read
 -- as "ON", and storage parameters are read from the first partition when the
@@ -76,9 +78,27 @@ SELECT line FROM (
     JOIN pg_rewrite rw ON rw.oid = dep.objid JOIN pg_class v ON v.oid = rw.ev_class
    WHERE v.oid <> rel.oid
   UNION ALL
+  SELECT 'statistics ' || pg_get_statisticsobjdef(s.oid) ||
+         ' comment=' || coalesce(obj_description(s.oid, 'pg_statistic_ext'), '-')
+    FROM rel JOIN pg_statistic_ext s ON s.stxrelid = rel.oid
+  UNION ALL
   SELECT 'publication ' || p.pubname
     FROM rel JOIN pg_publication_rel pr ON pr.prrelid = rel.oid
     JOIN pg_publication p ON p.oid = pr.prpubid
    WHERE p.pubname NOT LIKE 'pgshift%'
 ) lines
 GROUP BY line ORDER BY line;
+-- Sequence next values: every serial / identity sequence of the table is at
+-- or past the largest value in its column, so the next default never
+-- collides with an existing row.
+SELECT format('SELECT %L || (coalesce(pg_sequence_last_value(%L::regclass), 0) >= '
+              'coalesce(max(%I), 0)) FROM %I.%I',
+              'sequence ' || a.attname || ' continues=', seq, a.attname, :'s', :'t')
+  FROM pg_attribute a
+  JOIN pg_class c ON c.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace,
+  LATERAL pg_get_serial_sequence(format('%I.%I', :'s', :'t'), a.attname) AS seq
+ WHERE n.nspname = :'s' AND c.relname = :'t' AND a.attnum > 0 AND NOT a.attisdropped
+   AND seq IS NOT NULL
+ ORDER BY a.attnum
+\gexec
