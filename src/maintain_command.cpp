@@ -142,6 +142,15 @@ class Maintainer {
                                  t_.partitioned.display() + " for its range; rename or drop it");
     }
 
+    /// CREATE TABLE of a premade partition; with a [subpartitioning] HASH
+    /// level also its sub-partitions, named like the shadow's (shadow_ddl.h).
+    std::vector<std::string> create_partition_sql(const PartitionBound& w) const {
+        PartitionBound p = w;
+        if (cfg_.sub_strategy == "hash")
+            p = with_subpartitions({w}, compute_hash_partitions("", cfg_.sub_modulus))[0];
+        return partition_create_sql(p, t_.partitioned, subpartition_method(cfg_), {});
+    }
+
     std::vector<PartitionBound> grid(int64_t lo, int64_t hi, int64_t now, int premake) const {
         // Partitions are named after the user's table in every phase (shadow_ddl.h).
         return compute_partitions(cfg_.table.name, t_.key_kind, cfg_.interval, KeyRange{lo, hi},
@@ -205,8 +214,8 @@ class Maintainer {
                 say("create", w.name, for_values(w));
                 if (!dry_) {
                     locked("create " + w.name, [&] {
-                        conn_.exec("CREATE TABLE " + part_sql(w.name) + " PARTITION OF " + parent_ +
-                                   " " + for_values(w));
+                        for (const auto& sql : create_partition_sql(w))
+                            conn_.exec(sql);
                     });
                 }
                 ++created_;

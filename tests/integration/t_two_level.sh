@@ -5,7 +5,7 @@
 # Checks the plan's layout, the predictable names of both levels, that rows
 # sit in the right leaves, that the primary key is widened with both
 # partition columns, and that new and old tables hold the same rows after
-# the cutover.
+# the cutover; `maintain` premakes new months with their sub-partitions.
 . "$(dirname "$0")/lib.sh"
 
 sql <<'SQL'
@@ -91,6 +91,13 @@ assert_eq "$(q "SELECT indexrelid::regclass FROM pg_index WHERE indrelid = '\"Mu
   '"Multi Tenant"."Events_pkey"' "events: original primary key name"
 # The identity continues after the cutover.
 sql -c "INSERT INTO \"Multi Tenant\".\"Events\" (\"timestamp\", \"user\") VALUES ('2025-02-10', 7)"
+# maintain premakes the next months with their hash sub-partitions.
+sed -i 's/^premake = 1$/premake = 3/' "$WORK/events.ini"
+"$PGSHIFT_BIN" maintain -c "$WORK/events.ini" >"$WORK/maintain.out" 2>&1 || { cat "$WORK/maintain.out"; fail "events: maintain"; }
+last=$(date -u -d "$(date -u +%Y-%m-01) +3 months" +%Y_%m)
+assert_eq "$(q "SELECT string_agg(relid::regclass::text, ',' ORDER BY relid::regclass::text) FROM pg_partition_tree('\"Multi Tenant\".\"Events_p$last\"')")" \
+  "\"Multi Tenant\".\"Events_p$last\",\"Multi Tenant\".\"Events_p${last}_h0\",\"Multi Tenant\".\"Events_p${last}_h1\",\"Multi Tenant\".\"Events_p${last}_h2\"" \
+  "events: premade month with its sub-partitions"
 
 # 2. LIST -> RANGE.
 write_job "$WORK/sales.ini" public.sales region "" "strategy = list" "premake = 1" \
