@@ -7,7 +7,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config
   libpq-dev libboost-dev libspdlog-dev libcli11-dev libinih-dev nlohmann-json3-dev libxxhash-dev
   libgoogle-perftools-dev libgtest-dev libbenchmark-dev
-  postgresql-15 postgresql-contrib
+  postgresql-15 postgresql-contrib postgresql-15-partman
 )
 
 missing=()

@@ -24,13 +24,20 @@ int64_t running_sessions(pg::Connection& conn, const std::string& app) {
         .i64(0, 0);
 }
 
+/// A connection named "<job application name>/<command>", so that
+/// running_sessions() and terminate_job_sessions() can tell a command's own
+/// session from the sessions of `pgshift run`.
+pg::Connection open_job_connection(const JobConfig& cfg, const std::string& command) {
+    pg::ConnectOptions co;
+    co.application_name = job_application_name(cfg) + "/" + command;
+    return pg::Connection::open(cfg.dsn, co);
+}
+
 }  // namespace
 
 int abort_command(const JobConfig& cfg) {
-    pg::ConnectOptions co;
     std::string app = job_application_name(cfg);
-    co.application_name = app + "/abort";
-    auto conn = pg::Connection::open(cfg.dsn, co);
+    auto conn = open_job_connection(cfg, "abort");
     JobState state(conn, cfg.job_name);
     auto job = state.load();
     JobNames names = JobNames::from(cfg, conn.database());
@@ -61,9 +68,7 @@ int abort_command(const JobConfig& cfg) {
 }
 
 int cutover_command(const JobConfig& cfg) {
-    pg::ConnectOptions co;
-    co.application_name = job_application_name(cfg) + "/cutover";
-    auto conn = pg::Connection::open(cfg.dsn, co);
+    auto conn = open_job_connection(cfg, "cutover");
     JobState state(conn, cfg.job_name);
     auto job = state.load();
     if (!job || job->phase != Phase::Sync) {
@@ -82,11 +87,14 @@ int cutover_command(const JobConfig& cfg) {
 namespace {
 
 /// Polls the job until `done(phase)` or the timeout; returns the last record.
+/// Also returns when the job dropped every request without reaching the
+/// phase: a swap that gave up (its last_error says why).
 std::optional<JobRecord> wait_for_phase(JobState& state, bool (*done)(Phase), int seconds) {
     std::optional<JobRecord> job;
     for (int i = 0; i < seconds * 10; ++i) {
         job = state.load();
-        if (!job || done(job->phase) || job->phase == Phase::Failed)
+        if (!job || done(job->phase) || job->phase == Phase::Failed ||
+            (!job->rollback_requested && !job->finalize_requested))
             return job;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
@@ -97,9 +105,7 @@ std::optional<JobRecord> wait_for_phase(JobState& state, bool (*done)(Phase), in
 
 int rollback_command(const JobConfig& cfg) {
     std::string app = job_application_name(cfg);
-    pg::ConnectOptions co;
-    co.application_name = app + "/rollback";
-    auto conn = pg::Connection::open(cfg.dsn, co);
+    auto conn = open_job_connection(cfg, "rollback");
     JobState state(conn, cfg.job_name);
     auto job = state.load();
     if (!job || job->phase != Phase::Reverse) {
@@ -137,9 +143,7 @@ int rollback_command(const JobConfig& cfg) {
 
 int finalize_command(const JobConfig& cfg, bool drop_old) {
     std::string app = job_application_name(cfg);
-    pg::ConnectOptions co;
-    co.application_name = app + "/finalize";
-    auto conn = pg::Connection::open(cfg.dsn, co);
+    auto conn = open_job_connection(cfg, "finalize");
     JobState state(conn, cfg.job_name);
     auto job = state.load();
     JobNames names = JobNames::from(cfg, conn.database());

@@ -39,9 +39,11 @@ int finalize_command(const JobConfig& cfg, bool drop_old);
 /// 0 when both pass, 1 on a difference or a query without pruning.
 int verify_command(const JobConfig& cfg, bool json);
 
-/// `pgshift maintain [--dry-run]`: premake partitions, move rows out of the
-/// DEFAULT partition, apply [maintain] retention. One run per job at a time.
-int maintain_command(const JobConfig& cfg, bool dry_run);
+/// `pgshift maintain [--dry-run] [--handoff partman]`: premake partitions,
+/// move rows out of the DEFAULT partition, apply [maintain] retention; with
+/// handoff_partman, register the table with pg_partman 4.x instead of
+/// premaking (maintain_partman.h). One run per job at a time.
+int maintain_command(const JobConfig& cfg, bool dry_run, bool handoff_partman);
 
 /// `pgshift partitions [--json]`: partitions with bounds, row estimates, sizes.
 int partitions_command(const JobConfig& cfg, bool json);

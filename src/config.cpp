@@ -347,6 +347,22 @@ CutoverWindow parse_cutover_window(std::string_view text) {
     return w;
 }
 
+int seconds_until_window(const CutoverWindow& w, int now_s) {
+    if (seconds_until_window_closes(w, now_s) > 0)
+        return 0;
+    constexpr int kDay = 86400;
+    return ((w.start_minute * 60 - now_s) % kDay + kDay) % kDay;
+}
+
+int seconds_until_window_closes(const CutoverWindow& w, int now_s) {
+    constexpr int kDay = 86400;
+    int start = w.start_minute * 60, end = w.end_minute * 60;
+    // Seconds since the window opened, counted around midnight.
+    int since_start = ((now_s - start) % kDay + kDay) % kDay;
+    int length = ((end - start) % kDay + kDay) % kDay;
+    return since_start < length ? length - since_start : 0;
+}
+
 namespace {
 
 // --- the key tables ----------------------------------------------------------
@@ -475,9 +491,12 @@ RetentionAction parse_retention_action(std::string_view value) {
         return RetentionAction::Archive;
     if (v == "drop")
         return RetentionAction::Drop;
-    throw ConfigError(show(value) + " is not a retention action; use detach, archive or drop");
+    throw ConfigError(show(value) +
+                      " is not a retention action; use detach, archive, file or drop");
 }
 
+    if (v == "file")
+        return RetentionAction::File;
 const KeySpec kVerifyKeys[] = {
     {.name = "query",
      .apply = [](JobConfig& c, const std::string& v) { c.verify_queries.push_back(v); },
@@ -501,6 +520,8 @@ const KeySpec kMaintainKeys[] = {
 const SectionSpec kSections[] = {
     {"job", kJobKeys},       {"source", kSourceKeys},     {"partitioning", kPartitioningKeys},
     {"subpartitioning", kSubpartitioningKeys},
+    {.name = "archive_dir",
+     .apply = [](JobConfig& c, const std::string& v) { c.archive_dir = v; }},
     {"copy", kCopyKeys},     {"cutover", kCutoverKeys},   {"safety", kSafetyKeys},
     {"verify", kVerifyKeys}, {"maintain", kMaintainKeys},
 };
@@ -1000,6 +1021,10 @@ JobConfig parse_config_string(std::string_view text, const std::string& origin) 
                           "source.shadow: must differ from the source table's name");
     }
     if (cfg.job_name.empty())
+    if (cfg.retention_action == RetentionAction::File && cfg.archive_dir.empty()) {
+        throw ConfigError(line_of("maintain.retention_action") +
+                          "maintain.archive_dir: required when maintain.retention_action = file");
+    }
         cfg.job_name = derive_job_name(cfg.table);
     return cfg;
 }

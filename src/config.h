@@ -93,7 +93,7 @@ int64_t parse_size(std::string_view text);
 enum class CutoverMode { Auto, Manual, Window };
 
 /// What `maintain` does with partitions older than [maintain] retention.
-enum class RetentionAction { Detach, Archive, Drop };
+enum class RetentionAction { Detach, Archive, File, Drop };
 
 /// A daily cutover window in the configured time zone, minutes after midnight;
 /// end < start means the window spans midnight ("22:00-02:00").
@@ -105,6 +105,13 @@ struct CutoverWindow {
 
 /// Parses "HH:MM-HH:MM"; throws ConfigError.
 CutoverWindow parse_cutover_window(std::string_view text);
+
+/// Seconds from `now_s` (seconds after midnight in [cutover] time_zone,
+/// 0..86399) until the window opens; 0 while it is open.
+int seconds_until_window(const CutoverWindow& w, int now_s);
+
+/// Seconds until an open window closes; 0 while it is closed.
+int seconds_until_window_closes(const CutoverWindow& w, int now_s);
 
 /// The default job name for a table: its (unqualified) name lower-cased, each
 /// byte outside [a-z0-9_] replaced by '_', cut to 40 characters.
@@ -170,6 +177,7 @@ struct JobConfig {
 JobConfig parse_config_string(std::string_view text, const std::string& origin = "<string>");
 
 /// Reads and parses a file; ConfigError "cannot read config file X: reason"
+    std::string archive_dir;  ///< retention_action = file: directory for the CSV files
 /// if it cannot be read.
 JobConfig load_config(const std::string& path);
 

@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
         add("maintain", "premake partitions, empty DEFAULT, apply retention (cron-safe)");
     bool dry_run = false;
     maintain->add_flag("--dry-run", dry_run, "print what would be done; change nothing");
+    std::string handoff;
+    maintain
+        ->add_option("--handoff", handoff,
+                     "register the table with pg_partman so its run_maintenance takes over")
+        ->check(CLI::IsMember({"partman"}));
     auto* partitions = add("partitions", "partitions with bounds, estimated rows and sizes");
     partitions->add_flag("--json", json, "machine-readable output");
     auto* rollback = add("rollback", "after cutover: swap back to the old table, losing nothing");
@@ -100,7 +105,7 @@ int main(int argc, char** argv) {
         if (*verify)
             return pgshift::verify_command(cfg, json);
         if (*maintain)
-            return pgshift::maintain_command(cfg, dry_run);
+            return pgshift::maintain_command(cfg, dry_run, handoff == "partman");
         if (*partitions)
             return pgshift::partitions_command(cfg, json);
         std::fprintf(stderr, "pgshift %s: not available in this version yet\n",

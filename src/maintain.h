@@ -9,12 +9,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "config.h"
 #include "ops_target.h"
+#include "pg/connection.h"
 #include "shadow_ddl.h"
 
 namespace pgshift {
@@ -42,5 +45,38 @@ std::vector<const PartitionInfo*> expired_partitions(const std::vector<Partition
 /// Exponential backoff with a cap, for lock-timeout retries: 100 ms, 200 ms,
 /// ... up to 5 s.
 int backoff_ms(int attempt);
+
+/// Runs fn in a transaction under SET LOCAL lock_timeout = [cutover]
+/// lock_timeout_ms; a lock timeout (SQLSTATE 55P03) rolls back and retries
+/// after backoff_ms(), up to [cutover] max_attempts, then rethrows. Any other
+/// error rolls back and rethrows. `what` names the step in the retry warning.
+void in_locked_transaction(pg::Connection& conn, const JobConfig& cfg, const std::string& what,
+                           const std::function<void()>& fn);
+
+// --- hand-off to pg_partman 4.x (pg_partman--4.7.2.sql, Debian
+// postgresql-15-partman). PostgreSQL compares intervals with a month of 30
+// days and a year of 12 months (src/backend/utils/adt/timestamp.c,
+// interval_cmp_value), and so do these helpers.
+
+/// Why the interval cannot be handed to pg_partman 4.x, or nullopt. A set
+/// whose interval equals 3 months (also "90 days") is ordered by
+/// show_partitions() as quarterly ("<table>_pYYYYqQ"), which pgshift's
+/// names are not.
+std::optional<std::string> partman_interval_problem(const PartitionInterval& iv);
+
+/// The datetime_string create_parent() stores for a native time set made
+/// with this interval (given as an interval, never as 'weekly' or
+/// 'quarterly'): "YYYY", then "_MM" below a year, "_DD" below a month,
+/// "_HH24MI" below a day. Partition names are
+/// check_name_length(<parent>, to_char(<lower bound>, datetime_string), true).
+std::string partman_datetime_string(const PartitionInterval& iv);
+
+/// part_config.retention for [maintain] retention = N: N intervals as an
+/// interval text ("12 months") or, for integer keys, N * step ("30000");
+/// nullopt when N is 0 (keep everything). pg_partman drops a time partition
+/// once its upper bound is older than now - retention and an integer
+/// partition once its upper bound is <= max(key) - retention, which keeps
+/// the same partitions as pgshift's "N intervals before the current one".
+std::optional<std::string> partman_retention(const PartitionInterval& iv, int retention);
 
 }  // namespace pgshift

@@ -18,23 +18,35 @@
 //     DETACH ... CONCURRENTLY when there is no DEFAULT partition (it cannot
 //     run in a transaction block; an interrupted one is completed with
 //     FINALIZE on the next run), otherwise a short locked DETACH - then left
-//     as tables, moved to `archive_schema`, or dropped.
+//     as tables, moved to `archive_schema`, written to a CSV file in
+//     `archive_dir` and dropped, or dropped.
+//
+// With --handoff partman, steps 1 and 3 are left to pg_partman: step 2 runs,
+// then the table is registered with pg_partman (maintain_partman.h). A table
+// pg_partman already manages gets step 2 only.
 //
 // One run per job at a time: the session takes
 // pg_try_advisory_lock(hashtext('pgshift.maintain'), hashtext(<job name>));
 // a second run finds it held, says so and exits 0, which is what cron wants.
 // Every step is idempotent, so a run interrupted anywhere is finished by the next.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "commands.h"
 #include "errors.h"
 #include "maintain.h"
+#include "maintain_partman.h"
 #include "ops_target.h"
 
 namespace pgshift {
@@ -42,11 +54,45 @@ namespace pgshift {
 namespace {
 
 constexpr const char* kBoundConstraint = "pgshift_bound";
+/// Table comment of a partition being archived to a file, followed by the path.
+constexpr const char* kArchiveMarker = "pgshift maintain: archiving to ";
+
+}  // namespace
+
+void in_locked_transaction(pg::Connection& conn, const JobConfig& cfg, const std::string& what,
+                           const std::function<void()>& fn) {
+    for (int attempt = 1;; ++attempt) {
+        try {
+            conn.exec("BEGIN");
+            conn.exec("SET LOCAL lock_timeout = '" + std::to_string(cfg.lock_timeout_ms) + "ms'");
+            fn();
+            conn.exec("COMMIT");
+            return;
+        } catch (const pg::PgError& e) {
+            conn.rollback_quietly();
+            if (!e.is_lock_timeout() || attempt >= cfg.max_attempts)
+                throw;
+            int ms = backoff_ms(attempt);
+            spdlog::warn(
+                "maintain: {}: lock not granted within {} ms (attempt {} of {}); retrying in {} ms",
+                what, cfg.lock_timeout_ms, attempt, cfg.max_attempts, ms);
+            std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        } catch (...) {
+            conn.rollback_quietly();
+            throw;
+        }
+    }
+}
+
+namespace {
 
 class Maintainer {
   public:
-    Maintainer(pg::Connection& conn, const JobConfig& cfg, const OpsTarget& t, bool dry_run)
-        : conn_(conn), cfg_(cfg), t_(t), dry_(dry_run) {}
+    /// `partman`: why premake and retention are pg_partman's job (it
+    /// manages the table, or is about to), empty when they are ours.
+    Maintainer(pg::Connection& conn, const JobConfig& cfg, const OpsTarget& t, bool dry_run,
+               std::string partman)
+        : conn_(conn), cfg_(cfg), t_(t), dry_(dry_run), partman_(std::move(partman)) {}
 
     int run() {
         parent_ = t_.partitioned.quoted();
@@ -55,8 +101,10 @@ class Maintainer {
             if (p.is_default())
                 default_ = &p;
         }
+        if (!partman_.empty())
+            say("skip", "premake, retention", partman_ + "; moving DEFAULT rows only");
         premake_and_move();
-        if (cfg_.retention > 0) {
+        if (cfg_.retention > 0 && partman_.empty()) {
             if (!t_.after_cutover) {
                 say("skip", "retention",
                     "retention applies after cutover; the source still "
@@ -88,33 +136,6 @@ class Maintainer {
     }
     std::string for_values(const PartitionBound& b) const {
         return "FOR VALUES FROM (" + conn_.literal(b.from) + ") TO (" + conn_.literal(b.to) + ")";
-    }
-    std::string lock_timeout_sql() const {
-        return "SET LOCAL lock_timeout = '" + std::to_string(cfg_.lock_timeout_ms) + "ms'";
-    }
-
-    /// Runs fn in a transaction under lock_timeout, retrying lock timeouts.
-    template <typename Fn>
-    void locked(const std::string& what, Fn&& fn) {
-        for (int attempt = 1;; ++attempt) {
-            try {
-                conn_.exec("BEGIN");
-                conn_.exec(lock_timeout_sql());
-                fn();
-                conn_.exec("COMMIT");
-                return;
-            } catch (const pg::PgError& e) {
-                conn_.rollback_quietly();
-                if (!e.is_lock_timeout() || attempt >= cfg_.max_attempts)
-                    throw;
-                int ms = backoff_ms(attempt);
-                spdlog::warn(
-                    "maintain: {}: lock not granted within {} ms (attempt {} of {}); "
-                    "retrying in {} ms",
-                    what, cfg_.lock_timeout_ms, attempt, cfg_.max_attempts, ms);
-                std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-            }
-        }
     }
 
     /// A table of that name in the parent's schema that is not a partition:
@@ -178,7 +199,9 @@ class Maintainer {
                                 "), 0) FROM " + parent_);
             ref = r.i64(0, 0);
         }
-        std::vector<PartitionBound> wanted = grid(ref, ref, ref, cfg_.premake);
+        std::vector<PartitionBound> wanted;
+        if (partman_.empty())
+            wanted = grid(ref, ref, ref, cfg_.premake);
         // Ranges of rows waiting in DEFAULT.
         std::vector<PartitionBound> from_default;
         if (default_) {
@@ -213,7 +236,7 @@ class Maintainer {
             } else {
                 say("create", w.name, for_values(w));
                 if (!dry_) {
-                    locked("create " + w.name, [&] {
+                    in_locked_transaction(conn_, cfg_, "create " + w.name, [&] {
                         for (const auto& sql : create_partition_sql(w))
                             conn_.exec(sql);
                     });
@@ -259,7 +282,7 @@ class Maintainer {
         std::string sums_new =
             "SELECT count(*), coalesce(sum(hashtext(d::text)::bigint), 0) FROM (SELECT " + cols +
             " FROM " + target + ") d";
-        locked("attach " + b.name, [&] {
+        in_locked_transaction(conn_, cfg_, "attach " + b.name, [&] {
             conn_.exec("LOCK TABLE " + def + " IN ACCESS EXCLUSIVE MODE");
             auto a = conn_.exec(sums_def), c = conn_.exec(sums_new);
             if (a.str(0, 0) != c.str(0, 0) || a.str(0, 1) != c.str(0, 1)) {
@@ -276,7 +299,8 @@ class Maintainer {
     }
 
     void retention() {
-        std::vector<const PartitionInfo*> ranged;
+        if (cfg_.retention_action == RetentionAction::File)
+            finish_interrupted_files();
         int64_t oldest = 0;
         bool any = false;
         for (const auto& p : parts_) {
@@ -306,24 +330,71 @@ class Maintainer {
             expire(*p, *cutoff);
     }
 
+    const char* action_name() const {
+        switch (cfg_.retention_action) {
+            case RetentionAction::Drop:
+                return "drop";
+            case RetentionAction::Archive:
+                return "archive";
+            case RetentionAction::File:
+                return "file";
+            case RetentionAction::Detach:
+                break;
+        }
+        return "detach";
+    }
+
+    /// <archive_dir>/<schema>.<partition>.csv; '/' in names becomes '_'.
+    std::string archive_path(const std::string& schema, const std::string& name) const {
+        std::string file = schema + "." + name + ".csv";
+        std::replace(file.begin(), file.end(), '/', '_');
+        return cfg_.archive_dir + "/" + file;
+    }
+
+    std::string archive_marker(const std::string& path) const {
+        return std::string(kArchiveMarker) + path;
+    }
+
     void expire(const PartitionInfo& p, const std::string& cutoff) {
         std::string part = conn_.qualified(p.schema, p.name);
-        const char* action = cfg_.retention_action == RetentionAction::Drop      ? "drop"
-                             : cfg_.retention_action == RetentionAction::Archive ? "archive"
-                                                                                 : "detach";
         std::string how = p.detach_pending ? "DETACH ... FINALIZE (an earlier DETACH CONCURRENTLY "
                                              "was interrupted)"
                           : default_       ? "locked DETACH (a DEFAULT partition exists)"
                                            : "DETACH CONCURRENTLY";
-        say(action, p.name,
+        std::string then;
+        if (cfg_.retention_action == RetentionAction::Archive)
+            then = ", then SET SCHEMA " + quote_identifier_if_needed(cfg_.archive_schema);
+        else if (cfg_.retention_action == RetentionAction::File)
+            then = ", COPY to " + archive_path(p.schema, p.name) + ", then DROP";
+        say(action_name(), p.name,
             p.bound_expr + ", older than " + std::to_string(cfg_.retention) +
-                " interval(s) (before " + cutoff + "); " + how +
-                (cfg_.retention_action == RetentionAction::Archive
-                     ? ", then SET SCHEMA " + quote_identifier_if_needed(cfg_.archive_schema)
-                     : ""));
+                " interval(s) (before " + cutoff + "); " + how + then);
         ++expired_;
         if (dry_)
             return;
+        if (cfg_.retention_action == RetentionAction::File) {
+            // The file is complete before anything is detached, and the
+            // comment lets the next run finish a run interrupted after the
+            // detach (finish_interrupted_files).
+            std::string path = archive_path(p.schema, p.name);
+            copy_to_file(part, path);
+            conn_.exec("COMMENT ON TABLE " + part + " IS " + conn_.literal(archive_marker(path)));
+        }
+        detach(p, part);
+        if (cfg_.retention_action == RetentionAction::Archive) {
+            conn_.exec("CREATE SCHEMA IF NOT EXISTS " + conn_.ident(cfg_.archive_schema));
+            conn_.exec("ALTER TABLE " + part + " SET SCHEMA " + conn_.ident(cfg_.archive_schema));
+        } else if (cfg_.retention_action == RetentionAction::File) {
+            // Detached, the table no longer changes: copy again so the file
+            // holds exactly what is dropped.
+            copy_to_file(part, archive_path(p.schema, p.name));
+            conn_.exec("DROP TABLE " + part);
+        } else if (cfg_.retention_action == RetentionAction::Drop) {
+            conn_.exec("DROP TABLE " + part);
+        }
+    }
+
+    void detach(const PartitionInfo& p, const std::string& part) {
         conn_.exec("SET lock_timeout = '" + std::to_string(cfg_.lock_timeout_ms) + "ms'");
         bool pending = p.detach_pending;
         for (int attempt = 1;; ++attempt) {
@@ -332,7 +403,7 @@ class Maintainer {
                     conn_.exec("ALTER TABLE " + parent_ + " DETACH PARTITION " + part +
                                " FINALIZE");
                 } else if (default_) {
-                    locked("detach " + p.name, [&] {
+                    in_locked_transaction(conn_, cfg_, "detach " + p.name, [&] {
                         conn_.exec("ALTER TABLE " + parent_ + " DETACH PARTITION " + part);
                     });
                 } else {
@@ -352,19 +423,73 @@ class Maintainer {
                 std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms(attempt)));
             }
         }
-        if (cfg_.retention_action == RetentionAction::Archive) {
-            conn_.exec("CREATE SCHEMA IF NOT EXISTS " + conn_.ident(cfg_.archive_schema));
-            conn_.exec("ALTER TABLE " + part + " SET SCHEMA " + conn_.ident(cfg_.archive_schema));
-        } else if (cfg_.retention_action == RetentionAction::Drop) {
-            conn_.exec("DROP TABLE " + part);
-        }
         conn_.exec("RESET lock_timeout");
+    }
+
+    /// Writes every row of `relation` as CSV with a header to `path`
+    /// (through path.tmp, fsync'ed and renamed, so a file with the final
+    /// name is always complete). Returns the number of rows.
+    int64_t copy_to_file(const std::string& relation, const std::string& path) {
+        std::string tmp = path + ".tmp";
+        std::FILE* f = std::fopen(tmp.c_str(), "wb");
+        if (f == nullptr) {
+            throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno) +
+                                     "; check [maintain] archive_dir in " + cfg_.path);
+        }
+        std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(f, &std::fclose);
+        conn_.start_copy("COPY (SELECT * FROM " + relation + ") TO STDOUT (FORMAT csv, HEADER)",
+                         PGRES_COPY_OUT);
+        while (true) {
+            char* buf = nullptr;
+            int n = PQgetCopyData(conn_.raw(), &buf, 0);
+            if (n == -2)
+                conn_.throw_error("COPY of " + relation + " to " + tmp);
+            if (n < 0)
+                break;
+            std::unique_ptr<char, void (*)(void*)> owned(buf, &PQfreemem);
+            if (std::fwrite(buf, 1, static_cast<size_t>(n), f) != static_cast<size_t>(n)) {
+                throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+            }
+        }
+        int64_t rows = conn_.finish_copy_out().affected();
+        if (std::fflush(f) != 0 || ::fsync(fileno(f)) != 0)
+            throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
+        file.reset();
+        if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+            throw std::runtime_error("cannot rename " + tmp + " to " + path + ": " +
+                                     std::strerror(errno));
+        }
+        return rows;
+    }
+
+    /// Tables detached for retention_action = file whose run stopped before
+    /// the DROP: copied again and dropped.
+    void finish_interrupted_files() {
+        auto r = conn_.exec_params(
+            "SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class')"
+            "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            "   AND obj_description(c.oid, 'pg_class') LIKE $2",
+            {t_.partitioned.schema, std::string(kArchiveMarker) + "%"});
+        for (int i = 0; i < r.rows(); ++i) {
+            std::string path = archive_path(r.str(i, 0), r.str(i, 1));
+            if (r.str(i, 2) != archive_marker(path))
+                continue;  // archived under another archive_dir: left for the user
+            say("file", r.str(i, 1), "finishing an interrupted run: COPY to " + path + ", DROP");
+            ++expired_;
+            if (dry_)
+                continue;
+            std::string table = conn_.qualified(r.view(i, 0), r.view(i, 1));
+            copy_to_file(table, path);
+            conn_.exec("DROP TABLE " + table);
+        }
     }
 
     pg::Connection& conn_;
     const JobConfig& cfg_;
     const OpsTarget& t_;
     bool dry_;
+    std::string partman_;
     std::string parent_;
     std::vector<PartitionInfo> parts_;
     const PartitionInfo* default_ = nullptr;
@@ -373,9 +498,14 @@ class Maintainer {
 
 }  // namespace
 
-int maintain_command(const JobConfig& cfg, bool dry_run) {
+int maintain_command(const JobConfig& cfg, bool dry_run, bool handoff_partman) {
     auto conn = open_ops_connection(cfg, "maintain");
     OpsTarget t = resolve_target(conn, cfg);
+    std::optional<PartmanHandoff> handoff;
+    if (handoff_partman) {
+        handoff.emplace(conn, cfg, t, dry_run);
+        handoff->check();
+    }
     if (!dry_run) {
         auto r = conn.exec_params(
             "SELECT pg_try_advisory_lock(hashtext('pgshift.maintain'), hashtext($1))",
@@ -389,7 +519,17 @@ int maintain_command(const JobConfig& cfg, bool dry_run) {
         }
     }
     // The session ends with the process, which releases the advisory lock.
-    return Maintainer(conn, cfg, t, dry_run).run();
+    std::string partman;
+    if (auto schema = partman_manager(conn, t)) {
+        partman = "pg_partman (schema " + *schema + ") manages " + t.partitioned.display() +
+                  ": its run_maintenance() premakes and applies retention";
+    } else if (handoff) {
+        partman = "handed off to pg_partman below";
+    }
+    int rc = Maintainer(conn, cfg, t, dry_run, partman).run();
+    if (rc != kExitOk || !handoff)
+        return rc;
+    return handoff->apply();
 }
 
 }  // namespace pgshift

@@ -56,6 +56,47 @@ std::optional<double> change_rate(pg::Connection& conn, const std::string& job) 
 }
 
 }  // namespace
+/// When the job may cut over: [cutover] mode, and for mode window where the
+/// window stands now in [cutover] time_zone (read from the server's clock,
+/// the one the running job uses).
+struct CutoverTiming {
+    std::string mode;
+    std::string window;  ///< "HH:MM-HH:MM", empty unless mode window
+    int opens_in_s = 0;
+    int closes_in_s = 0;
+};
+
+std::string hhmm(int minute) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%02d:%02d", minute / 60, minute % 60);
+    return buf;
+}
+
+std::string duration_text(int s) {
+    if (s >= 3600)
+        return std::to_string(s / 3600) + " h " + std::to_string(s % 3600 / 60) + " min";
+    if (s >= 60)
+        return std::to_string(s / 60) + " min";
+    return std::to_string(s) + " s";
+}
+
+CutoverTiming cutover_timing(pg::Connection& conn, const JobConfig& cfg) {
+    CutoverTiming t;
+    t.mode = cfg.cutover_mode == CutoverMode::Auto     ? "auto"
+             : cfg.cutover_mode == CutoverMode::Manual ? "manual"
+                                                       : "window";
+    if (cfg.cutover_mode != CutoverMode::Window || !cfg.cutover_window)
+        return t;
+    const auto& w = *cfg.cutover_window;
+    t.window = hhmm(w.start_minute) + "-" + hhmm(w.end_minute);
+    auto r = conn.exec_params(
+        "SELECT floor(extract(epoch FROM (now() AT TIME ZONE $1)::time))::int", {cfg.time_zone});
+    int now_s = static_cast<int>(r.i64(0, 0));
+    t.opens_in_s = seconds_until_window(w, now_s);
+    t.closes_in_s = seconds_until_window_closes(w, now_s);
+    return t;
+}
+
 
 int status_command(const JobConfig& cfg, bool json) {
     pg::ConnectOptions co;
@@ -73,6 +114,9 @@ int status_command(const JobConfig& cfg, bool json) {
     }
     auto slot = read_slot(conn, JobNames::from(cfg, conn.database()).slot);
     std::optional<double> rate;
+    auto timing = cutover_timing(conn, cfg);
+    bool before_cutover = job->phase == Phase::Prepare || job->phase == Phase::Copy ||
+                          job->phase == Phase::Index || job->phase == Phase::Sync;
     if (job->phase == Phase::Sync || job->phase == Phase::Reverse)
         rate = change_rate(conn, cfg.job_name);
     if (json) {
@@ -100,6 +144,15 @@ int status_command(const JobConfig& cfg, bool json) {
             {"last_error",
              job->last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(job->last_error)},
             {"started_at", job->started_at},
+            {"cutover_mode", timing.mode},
+            {"cutover_window",
+             timing.window.empty()
+                 ? nlohmann::json(nullptr)
+                 : nlohmann::json{{"window", timing.window},
+                                  {"time_zone", cfg.time_zone},
+                                  {"open", timing.closes_in_s > 0},
+                                  {"opens_in_seconds", timing.opens_in_s},
+                                  {"closes_in_seconds", timing.closes_in_s}}},
             {"updated_at", job->updated_at},
         };
         std::printf("%s\n", j.dump(2).c_str());
@@ -133,4 +186,16 @@ int status_command(const JobConfig& cfg, bool json) {
     return kExitOk;
 }
 
+    if (before_cutover) {
+        std::string when = timing.mode == "auto"     ? "auto, once lag <= " +
+                                                       std::to_string(cfg.max_lag_bytes) + " bytes"
+                           : timing.mode == "manual" ? "manual, on `pgshift cutover`"
+                           : timing.closes_in_s > 0
+                               ? "window " + timing.window + " " + cfg.time_zone +
+                                     ", open now (closes in " + duration_text(timing.closes_in_s) +
+                                     ")"
+                               : "window " + timing.window + " " + cfg.time_zone + ", opens in " +
+                                     duration_text(timing.opens_in_s);
+        std::printf("cutover:          %s\n", when.c_str());
+    }
 }  // namespace pgshift

@@ -75,6 +75,12 @@ std::string pg_text_array(const std::vector<std::string>& items) {
     return arr + "}";
 }
 
+/// Keys of one chunk found only on the left (old/source) or right side.
+struct Pending {
+    std::optional<int64_t> bucket;
+    std::vector<std::string> only_left, only_right;
+};
+
 class DataCheck {
   public:
     DataCheck(pg::Connection& conn, const JobConfig& cfg, const OpsTarget& t)
@@ -122,12 +128,8 @@ class DataCheck {
         // Rows of the chunks that still differ, by key. Under a steady write
         // load a busy chunk never matches as a whole (each side is read at a
         // different moment), so while a stream runs the differing keys are
-        // looked at once more after a pause: keys that converged were changes
-        // in flight; only keys that still differ are reported.
-        struct Pending {
-            std::optional<int64_t> bucket;
-            std::vector<std::string> only_left, only_right;
-        };
+        // looked at again (relook): keys that converged were changes in
+        // flight; only keys that still differ are reported.
         std::vector<Pending> pending;
         size_t listed_keys = 0;
         int64_t chunks_in_flight = 0;
@@ -147,39 +149,8 @@ class DataCheck {
             pending.push_back(std::move(p));
         }
         int64_t in_flight = 0;
-        if (t_.streaming && listed_keys > 0) {
-            spdlog::info("verify: {} row(s) differ; looking at them again in {} ms", listed_keys,
-                         cfg_.verify_recheck_wait_ms);
-            std::this_thread::sleep_for(std::chrono::milliseconds(cfg_.verify_recheck_wait_ms));
-            std::vector<Pending> still;
-            for (auto& p : pending) {
-                if (p.only_left.empty() && p.only_right.empty()) {
-                    still.push_back(std::move(p));  // listing limit reached: keep as is
-                    continue;
-                }
-                std::vector<std::string> keys = p.only_left;
-                keys.insert(keys.end(), p.only_right.begin(), p.only_right.end());
-                auto a = row_hashes(left_, p.bucket, keys);
-                auto c = row_hashes(right_, p.bucket, keys);
-                Pending q{p.bucket, {}, {}};
-                std::set<std::string> seen;
-                for (const auto& k : keys) {
-                    if (!seen.insert(k).second)
-                        continue;
-                    if (a[k] == c[k]) {
-                        ++in_flight;
-                        continue;
-                    }
-                    if (!a[k].empty())
-                        q.only_left.push_back(k);
-                    if (!c[k].empty())
-                        q.only_right.push_back(k);
-                }
-                if (!q.only_left.empty() || !q.only_right.empty())
-                    still.push_back(std::move(q));
-            }
-            pending = std::move(still);
-        }
+        if (t_.streaming && listed_keys > 0)
+            in_flight = relook(pending, listed_keys);
         nlohmann::json chunks = nlohmann::json::array();
         std::vector<std::string> only_left, only_right;
         diff.clear();
@@ -307,6 +278,60 @@ class DataCheck {
     }
 
     /// Row hashes per key (a key may have several rows without a unique key).
+    /// Looks at the differing keys again, up to [verify] rechecks times
+    /// (at least once): each time the side the application writes is read
+    /// first and the side the stream writes recheck_wait_ms later, so the
+    /// stream has applied what was read unless the row changed again in
+    /// between; such a row is looked at once more. Keys that match are
+    /// dropped from `pending`; returns how many (changes in flight).
+    int64_t relook(std::vector<Pending>& pending, size_t listed_keys) {
+        // sync: the source (left) is written, the shadow (right) trails;
+        // reverse stream: the new table (right) is written, the old trails.
+        bool left_trails = t_.after_cutover;
+        int64_t in_flight = 0;
+        int looks = std::max(1, cfg_.verify_rechecks);
+        for (int look = 1; look <= looks && listed_keys > 0; ++look) {
+            spdlog::info("verify: {} row(s) differ; looking at them again ({} of {})", listed_keys,
+                         look, looks);
+            std::vector<Pending> still;
+            listed_keys = 0;
+            for (auto& p : pending) {
+                if (p.only_left.empty() && p.only_right.empty()) {
+                    still.push_back(std::move(p));  // listing limit reached: keep as is
+                    continue;
+                }
+                std::vector<std::string> keys = p.only_left;
+                keys.insert(keys.end(), p.only_right.begin(), p.only_right.end());
+                const Side& first = left_trails ? right_ : left_;
+                const Side& second = left_trails ? left_ : right_;
+                auto x = row_hashes(first, p.bucket, keys);
+                std::this_thread::sleep_for(std::chrono::milliseconds(cfg_.verify_recheck_wait_ms));
+                auto y = row_hashes(second, p.bucket, keys);
+                auto& a = left_trails ? y : x;
+                auto& c = left_trails ? x : y;
+                Pending q{p.bucket, {}, {}};
+                std::set<std::string> seen;
+                for (const auto& k : keys) {
+                    if (!seen.insert(k).second)
+                        continue;
+                    if (a[k] == c[k]) {
+                        ++in_flight;
+                        continue;
+                    }
+                    if (!a[k].empty())
+                        q.only_left.push_back(k);
+                    if (!c[k].empty())
+                        q.only_right.push_back(k);
+                }
+                listed_keys += q.only_left.size() + q.only_right.size();
+                if (!q.only_left.empty() || !q.only_right.empty())
+                    still.push_back(std::move(q));
+            }
+            pending = std::move(still);
+        }
+        return in_flight;
+    }
+
     std::map<std::string, std::vector<std::string>> row_hashes(
         const Side& s, const std::optional<int64_t>& bucket, const std::vector<std::string>& keys) {
         auto r =

@@ -141,3 +141,20 @@ grep -q "locked DETACH" "$WORK/r5.out" || fail "detach with DEFAULT was not the 
 # max id 9000 -> slot 90; keep 40 slots -> partitions ending at or below 5000 go.
 assert_eq "$(q "SELECT count(*) FROM items WHERE id < 5000")" 0 "old items dropped"
 assert_eq "$(q "SELECT to_regclass('items_p600') IS NULL")" t "items_p600 dropped"
+
+# retention_action = file: COPY to a CSV file in archive_dir, then DROP.
+mkdir -p "$WORK/arch"
+write_job "$WORK/items_f.ini" items id 100 "premake = 1" "default_partition = true" "${base[@]}" "[maintain]" "retention = 30" "retention_action = file" "archive_dir = $WORK/arch"
+"$PGSHIFT_BIN" maintain -c "$WORK/items_f.ini" >"$WORK/r6.out" 2>&1 || { cat "$WORK/r6.out"; fail "retention to file failed"; }
+cat "$WORK/r6.out"
+grep -q "^file     items_p5000 .*COPY to $WORK/arch/public.items_p5000.csv, then DROP" "$WORK/r6.out" || fail "file action not announced"
+assert_eq "$(wc -l <"$WORK/arch/public.items_p5000.csv")" 7 "header and 6 rows in the file"
+head -1 "$WORK/arch/public.items_p5000.csv" | grep -q "^id,v,v2$" || fail "CSV header"
+assert_eq "$(q "SELECT to_regclass('items_p5000') IS NULL AND to_regclass('items_p5100') IS NULL")" t "archived partitions dropped"
+# A run stopped between the detach and the DROP is finished by the next one.
+sql -c "CREATE TABLE items_p5200 (LIKE items)" -c "INSERT INTO items_p5200 (id, v) VALUES (5201, 'left')" \
+    -c "COMMENT ON TABLE items_p5200 IS 'pgshift maintain: archiving to $WORK/arch/public.items_p5200.csv'"
+"$PGSHIFT_BIN" maintain -c "$WORK/items_f.ini" >"$WORK/r7.out" 2>&1 || { cat "$WORK/r7.out"; fail "finishing an interrupted file archive failed"; }
+grep -q "^file     items_p5200  finishing an interrupted run" "$WORK/r7.out" || { cat "$WORK/r7.out"; fail "interrupted archive not finished"; }
+assert_eq "$(tail -1 "$WORK/arch/public.items_p5200.csv")" "5201,left," "row of the interrupted archive in its file"
+assert_eq "$(q "SELECT to_regclass('items_p5200') IS NULL")" t "interrupted archive's table dropped"

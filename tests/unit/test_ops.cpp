@@ -126,5 +126,52 @@ TEST(MaintainDecisions, BackoffIsCapped) {
     EXPECT_EQ(backoff_ms(50), 5000);
 }
 
+PartitionInterval every(int64_t n, TimeUnit u) {
+    return PartitionInterval{false, n, u};
+}
+
+// Expected strings follow create_parent() in pg_partman--4.7.2.sql.
+TEST(PartmanHandoff, DatetimeStringFollowsCreateParent) {
+    EXPECT_EQ(partman_datetime_string(every(1, TimeUnit::Year)), "YYYY");
+    EXPECT_EQ(partman_datetime_string(every(12, TimeUnit::Month)), "YYYY");
+    EXPECT_EQ(partman_datetime_string(every(1, TimeUnit::Month)), "YYYY_MM");
+    EXPECT_EQ(partman_datetime_string(every(5, TimeUnit::Week)), "YYYY_MM");  // 35 days
+    EXPECT_EQ(partman_datetime_string(every(1, TimeUnit::Week)), "YYYY_MM_DD");
+    EXPECT_EQ(partman_datetime_string(every(1, TimeUnit::Day)), "YYYY_MM_DD");
+    EXPECT_EQ(partman_datetime_string(every(1, TimeUnit::Hour)), "YYYY_MM_DD_HH24MI");
+    EXPECT_EQ(partman_datetime_string(every(15, TimeUnit::Minute)), "YYYY_MM_DD_HH24MI");
+    EXPECT_EQ(partman_datetime_string(every(1440, TimeUnit::Minute)), "YYYY_MM_DD");
+}
+
+TEST(PartmanHandoff, QuarterlyIntervalsAreRefused) {
+    EXPECT_TRUE(partman_interval_problem(every(3, TimeUnit::Month)));
+    EXPECT_TRUE(partman_interval_problem(every(90, TimeUnit::Day)));
+    EXPECT_FALSE(partman_interval_problem(every(1, TimeUnit::Month)));
+    EXPECT_FALSE(partman_interval_problem(every(13, TimeUnit::Week)));
+    EXPECT_FALSE(partman_interval_problem(PartitionInterval{true, 90, TimeUnit::Day}));
+}
+
+TEST(PartmanHandoff, RetentionIsIntervalsTimesN) {
+    EXPECT_FALSE(partman_retention(every(1, TimeUnit::Month), 0));
+    EXPECT_EQ(partman_retention(every(1, TimeUnit::Month), 12), "12 months");
+    EXPECT_EQ(partman_retention(every(15, TimeUnit::Minute), 4), "60 minutes");
+    EXPECT_EQ(partman_retention(PartitionInterval{true, 1000, TimeUnit::Day}, 3), "3000");
+}
+
+TEST(StatusCutoverWindow, SecondsUntilOpenAndClose) {
+    CutoverWindow day{9 * 60, 17 * 60};
+    EXPECT_EQ(seconds_until_window(day, 8 * 3600), 3600);
+    EXPECT_EQ(seconds_until_window(day, 10 * 3600), 0);
+    EXPECT_EQ(seconds_until_window_closes(day, 10 * 3600), 7 * 3600);
+    EXPECT_EQ(seconds_until_window(day, 17 * 3600), 16 * 3600);  // end is exclusive
+    EXPECT_EQ(seconds_until_window_closes(day, 17 * 3600), 0);
+    CutoverWindow night{22 * 60, 2 * 60};  // spans midnight
+    EXPECT_EQ(seconds_until_window(night, 23 * 3600), 0);
+    EXPECT_EQ(seconds_until_window_closes(night, 23 * 3600), 3 * 3600);
+    EXPECT_EQ(seconds_until_window_closes(night, 3600), 3600);
+    EXPECT_EQ(seconds_until_window(night, 2 * 3600), 20 * 3600);
+    EXPECT_EQ(seconds_until_window(night, 21 * 3600 + 59 * 60 + 30), 30);
+}
+
 }  // namespace
 }  // namespace pgshift
