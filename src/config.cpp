@@ -457,6 +457,11 @@ const KeySpec kSubpartitioningKeys[] = {
 
 const KeySpec kCopyKeys[] = {
     {.name = "workers", .apply = set_int<&JobConfig::copy_workers, 1, 64>},
+    {.name = "chunk_rows", .apply = set_int<&JobConfig::copy_chunk_rows, 1000, 1000000000>},
+    {.name = "maintenance_work_mem",
+     .apply = set_size<&JobConfig::copy_maintenance_work_mem, kMiB>},
+    {.name = "pause_retained_wal", .apply = set_size<&JobConfig::copy_pause_retained_wal, 0>},
+    {.name = "pause_replay_lag", .apply = set_size<&JobConfig::copy_pause_replay_lag, 0>},
 };
 
 const KeySpec kCutoverKeys[] = {

@@ -37,6 +37,7 @@ ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS finalize_requested boolean NOT
 ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS drop_old boolean NOT NULL DEFAULT false;
 ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS swaps int NOT NULL DEFAULT 0;
 ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS swap_spec text NOT NULL DEFAULT '';
+ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS copy_progress text NOT NULL DEFAULT '';
 COMMENT ON TABLE pgshift.jobs IS 'pgshift job state: one row per conversion job';
 )SQL";
 
@@ -67,7 +68,7 @@ std::optional<JobRecord> JobState::load() {
         "       rows_copied, rows_estimated, changes_applied, coalesce(applied_lsn, '0/0'),"
         "       lag_bytes, lag_seconds, peak_lag_bytes, last_lock_ms, lock_attempts, last_error,"
         "       cutover_requested, started_at, updated_at, rollback_requested,"
-        "       finalize_requested, drop_old, swaps, swap_spec"
+        "       finalize_requested, drop_old, swaps, swap_spec, copy_progress"
         "  FROM pgshift.jobs WHERE job_name = $1",
         {job_});
     if (r.rows() == 0)
@@ -98,6 +99,7 @@ std::optional<JobRecord> JobState::load() {
     j.drop_old = r.boolean(0, 20);
     j.swaps = static_cast<int>(r.i64(0, 21));
     j.swap_spec = r.str(0, 22);
+    j.copy_progress = r.str(0, 23);
     return j;
 }
 
@@ -112,7 +114,8 @@ void JobState::create(const std::string& source, const std::string& shadow, cons
         "   rows_copied = 0, changes_applied = 0, applied_lsn = NULL, lag_bytes = 0,"
         "   lag_seconds = 0, peak_lag_bytes = 0, last_lock_ms = NULL, lock_attempts = 0,"
         "   last_error = '', cutover_requested = false, rollback_requested = false,"
-        "   finalize_requested = false, drop_old = false, swaps = 0, started_at = now(),"
+        "   finalize_requested = false, drop_old = false, swaps = 0, copy_progress = '',"
+        "   started_at = now(),"
         "   updated_at = now()",
         {job_, source, shadow, slot, std::to_string(rows_estimated)});
 }
@@ -139,6 +142,11 @@ void JobState::update_counters(const JobCounters& c) {
         " WHERE job_name = $1",
         {job_, std::to_string(c.rows_copied), std::to_string(c.changes_applied),
          c.applied_lsn.str(), std::to_string(c.lag_bytes), std::to_string(c.lag_seconds)});
+}
+
+void JobState::set_copy_progress(const std::string& json) {
+    conn_.exec_params("UPDATE pgshift.jobs SET copy_progress = $2 WHERE job_name = $1",
+                      {job_, json});
 }
 
 void JobState::set_error(const std::string& message) {

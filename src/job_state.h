@@ -43,6 +43,8 @@ struct JobRecord {
     bool drop_old = false;
     int swaps = 0;          ///< completed cutovers plus rollbacks
     std::string swap_spec;  ///< SwapSpec JSON, set before the shadow is created
+    /// Snapshot copy figures as JSON (docs/status.md, "copy"); empty before the copy.
+    std::string copy_progress;
     std::string started_at;
     std::string updated_at;
 };
@@ -71,6 +73,7 @@ class JobState {
     void set_consistent_point(Lsn lsn);
     void set_swap_spec(const std::string& json);
     void update_counters(const JobCounters& c);
+    void set_copy_progress(const std::string& json);
     void set_error(const std::string& message);
     void record_cutover(double lock_ms, int attempts);
     void request_cutover();

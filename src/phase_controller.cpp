@@ -100,12 +100,23 @@ int PhaseController::run() {
                          reverse ? "reverse (new -> old)" : "forward");
             spec_ = SwapSpec::from_json(job->swap_spec);
             stream_loop(reverse ? Direction::Reverse : Direction::Forward);
+        } else if (job && job->phase == Phase::Copy && copy_resumable()) {
+            spdlog::warn("job {} was interrupted during the copy; it keeps the chunks already "
+                         "committed and copies the rest under a new snapshot",
+                         cfg_.job_name);
+            resume_copy(*job);
+            stream_loop(Direction::Forward);
+        } else if (job && job->phase == Phase::Index) {
+            spdlog::warn("job {} was interrupted while building indexes; the copy is complete "
+                         "and its slot kept its position, so the index build continues",
+                         cfg_.job_name);
+            resume_index(*job);
+            stream_loop(Direction::Forward);
         } else {
-            if (job && (job->phase == Phase::Prepare || job->phase == Phase::Copy ||
-                        job->phase == Phase::Index)) {
+            if (job && (job->phase == Phase::Prepare || job->phase == Phase::Copy)) {
                 spdlog::warn(
-                    "job {} was interrupted during {}; its exported snapshot is gone, "
-                    "so it starts again from the beginning",
+                    "job {} was interrupted during {} before any chunk it can keep was "
+                    "committed, so it starts again from the beginning",
                     cfg_.job_name, to_string(job->phase));
                 drop_job_objects(conn_, names_, true);
             }
@@ -159,75 +170,11 @@ void PhaseController::prepare(const TableInfo& table) {
     for (const auto& sql : plan_->create_sql)
         conn_.exec(sql);
     conn_.exec("COMMIT");
-    // CREATE PUBLICATION takes a lock on the source: bounded by lock_timeout,
-    // retried like the cutover lock.
-    std::string pub_sql = "CREATE PUBLICATION " + conn_.ident(names_.publication) + " FOR TABLE " +
-                          conn_.qualified(names_.source.schema, names_.source.name);
-    conn_.exec("SET lock_timeout = " + std::to_string(cfg_.lock_timeout_ms));
-    pg::retry_on_lock_timeout([&] { return conn_.exec(pub_sql); }, cfg_.max_attempts);
-    conn_.exec("RESET lock_timeout");
+    plan_copy(table);
+    create_publication();
     conn_.exec_params("SELECT pg_replication_origin_create($1)", {names_.origin});
     conn_.exec_params("SELECT pg_replication_origin_create($1)", {names_.reverse_origin});
-    spdlog::info("prepare: creating slot {} (waits for transactions running now to end)",
-                 names_.slot);
-    auto exporter = std::make_unique<ReplicationStream>(cfg_.dsn, app_name_);
-    auto slot = exporter->create_slot(names_.slot);
-    state_->set_consistent_point(slot.consistent_point);
-    spdlog::info("prepare: slot {} consistent at {}, snapshot {}", slot.name,
-                 slot.consistent_point.str(), slot.snapshot_name);
-    check_interrupts();
-    state_->set_phase(Phase::Copy);
-    snapshot_copy(table, slot.snapshot_name, exporter);
-    check_interrupts();
-    state_->set_phase(Phase::Index);
-    build_indexes();
-    state_->set_phase(Phase::Sync);
-}
-
-void PhaseController::snapshot_copy(const TableInfo& table, const std::string& snapshot,
-                                    std::unique_ptr<ReplicationStream>& exporter) {
-    CopyTask task{cfg_.dsn,      app_name_,           snapshot,         names_.source,
-                  names_.shadow, plan_->copy_columns, table.heap_pages, cfg_.copy_workers};
-    SnapshotCopier copier(task, *progress_);
-    std::exception_ptr failure;
-    std::atomic<bool> finished{false};
-    auto started = Clock::now();
-    std::thread copy_thread([&] {
-        try {
-            copier.run([&] { exporter.reset(); });
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        finished = true;
-    });
-    while (!finished) {
-        std::this_thread::sleep_for(milliseconds(100));
-        if (g_stop_signal.load())
-            progress_->stop_requested.store(true);
-        try {
-            tick(Direction::Forward, false);
-        } catch (...) {
-            progress_->fail("copy interrupted");
-            copy_thread.join();
-            throw;
-        }
-    }
-    copy_thread.join();
-    if (failure)
-        std::rethrow_exception(failure);
-    double secs = std::chrono::duration<double>(Clock::now() - started).count();
-    counters_.rows_copied = progress_->rows_copied.load();
-    spdlog::info("copy: {} rows in {:.1f} s", counters_.rows_copied, secs);
-}
-
-void PhaseController::build_indexes() {
-    auto started = Clock::now();
-    for (const auto& sql : plan_->index_sql) {
-        spdlog::info("index: {}", sql);
-        conn_.exec(sql);
-    }
-    spdlog::info("index: built {} in {:.1f} s", plan_->index_sql.size(),
-                 std::chrono::duration<double>(Clock::now() - started).count());
+    copy_and_index();
 }
 
 void PhaseController::fail_and_clean(const std::string& error) {

@@ -22,10 +22,13 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 
 #include "config.h"
+#include "copy_chunks.h"
 #include "inspector.h"
 #include "job_names.h"
 #include "job_state.h"
@@ -61,8 +64,26 @@ class PhaseController {
   private:
     void start_fresh();
     void prepare(const TableInfo& table);
-    void snapshot_copy(const TableInfo& table, const std::string& snapshot,
+    // Copy and index phases (copy_phase.cpp).
+    /// Cuts the source into chunks and records them in pgshift.copy_chunks.
+    void plan_copy(const TableInfo& table);
+    /// Whether an interrupted copy can keep its committed chunks: key chunks,
+    /// at least one committed, the shadow still there.
+    bool copy_resumable();
+    void create_publication();
+    /// Slot with exported snapshot, copy, indexes; ends in phase sync.
+    void copy_and_index();
+    void resume_copy(const JobRecord& job);
+    void resume_index(const JobRecord& job);
+    void snapshot_copy(const std::string& snapshot,
                        std::unique_ptr<class ReplicationStream>& exporter);
+    CopyStats copy_stats();
+    /// Why chunks must wait ([copy] pause_* limits passed), or "".
+    std::string copy_pause_reason();
+    void copy_tick();
+    /// Each partition's indexes in parallel sessions, then the statements on
+    /// the partitioned table (which attach them) and phase sync in one
+    /// transaction.
     void build_indexes();
     enum class Direction { Forward, Reverse };
     /// Streams in `dir`, swapping direction on cutover/rollback, until the job
@@ -79,7 +100,7 @@ class PhaseController {
     void fail_and_clean(const std::string& error);
     void log_peak_memory();
     void check_interrupts();
-    void tick(Direction dir, bool syncing);
+    void tick(Direction dir);
     void watch_retained_wal(const std::string& slot);
 
     JobConfig cfg_;
@@ -100,6 +121,11 @@ class PhaseController {
     bool drop_old_ = false;            ///< `pgshift finalize --drop-old`
     bool in_window_ = false;           ///< now is inside [cutover] window
     int swaps_ = 0;                    ///< cutovers plus rollbacks so far
+    std::chrono::steady_clock::time_point copy_started_{};
+    int copy_chunks_total_ = 0;
+    /// (time, rows copied) over the last few seconds, for the copy rate.
+    std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
+    bool tty_ = false;  ///< stderr is a terminal: progress bar instead of log lines
 };
 
 }  // namespace pgshift

@@ -29,7 +29,10 @@ class Progress {
     std::atomic<uint64_t> keepalive_wal_end{0};
     std::atomic<int64_t> changes_applied{0};
     std::atomic<int64_t> txns_applied{0};
+    /// Snapshot copy: rows, binary COPY bytes and chunks committed so far.
     std::atomic<int64_t> rows_copied{0};
+    std::atomic<int64_t> bytes_copied{0};
+    std::atomic<int> chunks_copied{0};
     std::atomic<bool> stop_requested{false};
 
     /// Records the first error and asks every thread to stop.
@@ -54,11 +57,22 @@ class Progress {
         return barrier_applied_ == nonce;
     }
     bool stopping() const { return stop_requested.load(std::memory_order_acquire); }
+    /// Why copy chunks wait (a safety limit passed); empty to let them run.
+    /// Set by the phase controller's tick, read by the copy workers.
+    void set_paused(std::string reason) {
+        std::lock_guard lock(mu_);
+        paused_ = std::move(reason);
+    }
+    std::string paused() const {
+        std::lock_guard lock(mu_);
+        return paused_;
+    }
 
   private:
     mutable std::mutex mu_;
     std::optional<std::string> error_;
     std::string barrier_applied_;
+    std::string paused_;
 };
 
 }  // namespace pgshift

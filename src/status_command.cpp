@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "copy_chunks.h"
 #include "errors.h"
 #include "job_names.h"
 #include "job_state.h"
@@ -143,7 +144,8 @@ int status_command(const JobConfig& cfg, bool json) {
                                  : nlohmann::json(nullptr)},
             {"last_error",
              job->last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(job->last_error)},
-            {"started_at", job->started_at},
+            {"copy", job->copy_progress.empty() ? nlohmann::json(nullptr)
+                                                 : nlohmann::json::parse(job->copy_progress)},
             {"cutover_mode", timing.mode},
             {"cutover_window",
              timing.window.empty()
@@ -164,6 +166,11 @@ int status_command(const JobConfig& cfg, bool json) {
                 job->shadow_table.c_str());
     std::printf("rows copied:      %lld of ~%lld\n", static_cast<long long>(job->rows_copied),
                 static_cast<long long>(job->rows_estimated));
+    if (!job->copy_progress.empty() &&
+        (job->phase == Phase::Copy || job->phase == Phase::Index)) {
+        std::printf("copy:             %s\n",
+                    progress_line(copy_stats_from_json(job->copy_progress)).c_str());
+    }
     std::printf("changes applied:  %lld (applied LSN %s)\n",
                 static_cast<long long>(job->changes_applied), job->applied_lsn.str().c_str());
     if (rate)

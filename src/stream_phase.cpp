@@ -69,7 +69,7 @@ void PhaseController::watch_retained_wal(const std::string& slot) {
     }
 }
 
-void PhaseController::tick(Direction dir, bool syncing) {
+void PhaseController::tick(Direction dir) {
     auto now = Clock::now();
     if (now < next_tick_)
         return;
@@ -79,27 +79,21 @@ void PhaseController::tick(Direction dir, bool syncing) {
     auto r = conn_.exec("SELECT pg_current_wal_lsn()");
     Lsn current = Lsn::parse(r.view(0, 0)).value_or(Lsn());
     Lsn applied(std::max(progress_->applied_end.load(), progress_->confirmed_flush.load()));
-    if (!syncing)
-        counters_.rows_copied = progress_->rows_copied.load();
     counters_.changes_applied = progress_->changes_applied.load();
     counters_.applied_lsn = applied;
     counters_.lag_bytes =
-        syncing && current > applied ? static_cast<int64_t>(current.value() - applied.value()) : 0;
+        current > applied ? static_cast<int64_t>(current.value() - applied.value()) : 0;
     int64_t commit_time = progress_->applied_commit_time.load();
     counters_.lag_seconds =
-        syncing && commit_time > 0 && counters_.lag_bytes > 0
+        commit_time > 0 && counters_.lag_bytes > 0
             ? (to_pg_timestamp(std::chrono::system_clock::now()) - commit_time) / 1e6
             : 0;
     state_->update_counters(counters_);
     if (now >= next_report_) {
         next_report_ = now + milliseconds(5000);
-        if (syncing) {
-            spdlog::info("{}: {} changes applied, lag {} kB ({:.1f} s), applied LSN {}",
-                         dir == Direction::Forward ? "sync" : "reverse", counters_.changes_applied,
-                         counters_.lag_bytes / 1024, counters_.lag_seconds, applied.str());
-        } else {
-            spdlog::info("copy: {} of ~{} rows", counters_.rows_copied, rows_estimated_);
-        }
+        spdlog::info("{}: {} changes applied, lag {} kB ({:.1f} s), applied LSN {}",
+                     dir == Direction::Forward ? "sync" : "reverse", counters_.changes_applied,
+                     counters_.lag_bytes / 1024, counters_.lag_seconds, applied.str());
     }
 }
 
@@ -234,7 +228,7 @@ bool PhaseController::run_stream(Direction dir) {
         next_tick_ = {};
         while (true) {
             std::this_thread::sleep_for(milliseconds(100));
-            tick(dir, true);
+            tick(dir);
             if (reverse && finalize_requested_) {
                 stop_threads();
                 finalize();
