@@ -11,9 +11,12 @@
 // each side owns monotonic totals (items and bytes pushed; items and bytes
 // popped) on its own cache line and publishes them with plain release stores;
 // what is in flight is pushed minus popped. The producer re-reads the
-// consumer's totals only when its cached copy says the byte budget is spent,
-// so in the steady state the only lines both threads touch are the
-// spsc_queue's own indices.
+// consumer's totals only when its cached copy says the byte budget is spent.
+// The consumer reads ahead: it takes up to kReadAhead pointers from the
+// spsc_queue at once into a stash of its own and hands them out one by one,
+// so it reads the producer's index once per read-ahead instead of once per
+// batch. Stashed batches still count as in flight until handed out, so the
+// byte budget is exact; the item bound may be exceeded by kReadAhead.
 #pragma once
 
 #include <atomic>
@@ -37,6 +40,8 @@ class ChangeQueue {
     ChangeQueue(const ChangeQueue&) = delete;
     ChangeQueue& operator=(const ChangeQueue&) = delete;
     ~ChangeQueue() {
+        while (stash_head_ < stash_len_)
+            delete stash_[stash_head_++];
         TxnBatch* b = nullptr;
         while (queue_.pop(b))
             delete b;
@@ -64,9 +69,13 @@ class ChangeQueue {
 
     /// Consumer side; nullptr when empty. The caller owns the result.
     std::unique_ptr<TxnBatch> try_pop() {
-        TxnBatch* b = nullptr;
-        if (!queue_.pop(b))
-            return nullptr;
+        if (stash_head_ == stash_len_) {
+            stash_len_ = queue_.pop(stash_, kReadAhead);
+            stash_head_ = 0;
+            if (stash_len_ == 0)
+                return nullptr;
+        }
+        TxnBatch* b = stash_[stash_head_++];
         count_popped(1, b->bytes);
         return std::unique_ptr<TxnBatch>(b);
     }
@@ -110,7 +119,12 @@ class ChangeQueue {
         return in > out ? in - out : 0;
     }
 
+    static constexpr size_t kReadAhead = 64;
+
     boost::lockfree::spsc_queue<TxnBatch*, boost::lockfree::capacity<kCapacity>> queue_;
+    alignas(64) TxnBatch* stash_[kReadAhead]{};  ///< consumer only: read-ahead batches
+    size_t stash_head_ = 0;                      ///< next to hand out
+    size_t stash_len_ = 0;
     Totals pushed_;
     Totals popped_;
     alignas(64) size_t popped_bytes_seen_ = 0;  ///< producer's cached copy of popped_.bytes

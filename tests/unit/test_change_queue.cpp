@@ -122,6 +122,28 @@ TEST(ChangeQueue, CountBound) {
     EXPECT_EQ(q.bytes(), 0u);
 }
 
+TEST(ChangeQueue, ReadAheadBatchesStayInFlightUntilHandedOut) {
+    // try_pop takes several batches from the ring at once; those not yet
+    // handed out must still count against the byte budget and the size.
+    ChangeQueue q(100);
+    for (uint32_t x = 1; x <= 3; ++x) {
+        auto b = batch(x, 30);
+        ASSERT_TRUE(q.try_push(b));
+    }
+    EXPECT_EQ(q.try_pop()->xid, 1u);
+    EXPECT_EQ(q.size(), 2u);
+    EXPECT_EQ(q.bytes(), 60u);
+    auto big = batch(4, 50);
+    EXPECT_FALSE(q.try_push(big)) << "60 in flight + 50 > 100";
+    auto small = batch(5, 40);
+    EXPECT_TRUE(q.try_push(small));
+    EXPECT_EQ(q.try_pop()->xid, 2u);
+    EXPECT_EQ(q.try_pop()->xid, 3u);
+    EXPECT_EQ(q.try_pop()->xid, 5u);
+    EXPECT_TRUE(q.empty());
+    EXPECT_EQ(q.bytes(), 0u);
+}
+
 TEST(ChangeQueue, DestructorFreesQueuedBatches) {
     // LeakSanitizer (PGSHIFT_SANITIZE) reports a leak if the destructor does
     // not delete what is still queued.
