@@ -56,7 +56,6 @@ std::optional<double> change_rate(pg::Connection& conn, const std::string& job) 
     return static_cast<double>(b.i64(0, 0) - a.i64(0, 0)) / dt;
 }
 
-}  // namespace
 /// When the job may cut over: [cutover] mode, and for mode window where the
 /// window stands now in [cutover] time_zone (read from the server's clock,
 /// the one the running job uses).
@@ -98,6 +97,7 @@ CutoverTiming cutover_timing(pg::Connection& conn, const JobConfig& cfg) {
     return t;
 }
 
+}  // namespace
 
 int status_command(const JobConfig& cfg, bool json) {
     pg::ConnectOptions co;
@@ -113,11 +113,14 @@ int status_command(const JobConfig& cfg, bool json) {
         }
         return kExitOk;
     }
-    auto slot = read_slot(conn, JobNames::from(cfg, conn.database()).slot);
-    std::optional<double> rate;
+    // After cutover the reverse stream's slot is the one holding WAL back.
+    JobNames names = JobNames::from(cfg, conn.database());
+    std::string slot_name = job->phase == Phase::Reverse ? names.reverse_slot : names.slot;
+    auto slot = read_slot(conn, slot_name);
     auto timing = cutover_timing(conn, cfg);
     bool before_cutover = job->phase == Phase::Prepare || job->phase == Phase::Copy ||
                           job->phase == Phase::Index || job->phase == Phase::Sync;
+    std::optional<double> rate;
     if (job->phase == Phase::Sync || job->phase == Phase::Reverse)
         rate = change_rate(conn, cfg.job_name);
     if (json) {
@@ -137,7 +140,7 @@ int status_command(const JobConfig& cfg, bool json) {
             {"last_cutover_lock_ms",
              job->last_lock_ms ? nlohmann::json(*job->last_lock_ms) : nlohmann::json(nullptr)},
             {"cutover_attempts", job->lock_attempts},
-            {"slot", slot.exists ? nlohmann::json{{"name", job->slot_name},
+            {"slot", slot.exists ? nlohmann::json{{"name", slot_name},
                                                   {"active", slot.active},
                                                   {"retained_wal_bytes", slot.retained_bytes},
                                                   {"wal_status", slot.wal_status}}
@@ -155,6 +158,7 @@ int status_command(const JobConfig& cfg, bool json) {
                                   {"open", timing.closes_in_s > 0},
                                   {"opens_in_seconds", timing.opens_in_s},
                                   {"closes_in_seconds", timing.closes_in_s}}},
+            {"started_at", job->started_at},
             {"updated_at", job->updated_at},
         };
         std::printf("%s\n", j.dump(2).c_str());
@@ -180,19 +184,13 @@ int status_command(const JobConfig& cfg, bool json) {
                 static_cast<long long>(job->peak_lag_bytes));
     if (slot.exists) {
         std::printf("slot:             %s, %s, retains %lld MB of WAL (%s)\n",
-                    job->slot_name.c_str(), slot.active ? "active" : "inactive",
+                    slot_name.c_str(), slot.active ? "active" : "inactive",
                     static_cast<long long>(slot.retained_bytes >> 20), slot.wal_status.c_str());
     }
     if (job->last_lock_ms) {
         std::printf("last cutover:     source locked %.1f ms (%d attempt(s))\n", *job->last_lock_ms,
                     job->lock_attempts);
     }
-    if (!job->last_error.empty())
-        std::printf("last error:       %s\n", job->last_error.c_str());
-    std::printf("updated:          %s\n", job->updated_at.c_str());
-    return kExitOk;
-}
-
     if (before_cutover) {
         std::string when = timing.mode == "auto"     ? "auto, once lag <= " +
                                                        std::to_string(cfg.max_lag_bytes) + " bytes"
@@ -205,4 +203,10 @@ int status_command(const JobConfig& cfg, bool json) {
                                      duration_text(timing.opens_in_s);
         std::printf("cutover:          %s\n", when.c_str());
     }
+    if (!job->last_error.empty())
+        std::printf("last error:       %s\n", job->last_error.c_str());
+    std::printf("updated:          %s\n", job->updated_at.c_str());
+    return kExitOk;
+}
+
 }  // namespace pgshift
