@@ -3,10 +3,13 @@
 # cutover and rollback alternately, the same protocol both ways) of
 # pgbench_accounts. Reports the time the source was write-blocked per swap
 # (lock wait + hold, from pgshift's log), p50 and p99, pgbench's failed
-# transactions, and the worst transaction latency pgbench saw.
-# Usage: bench/cutover_bench.sh [SWAPS] [SCALE]   (needs build/pgshift)
+# transactions, and the worst transaction latency pgbench saw. A swap that
+# needed several attempts also blocked writes during the failed ones: the
+# longest single attempt per swap is reported too.
+# Usage: bench/cutover_bench.sh [SWAPS] [SCALE]   (needs build/pgshift, or PGSHIFT_BIN)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${PGSHIFT_BIN:-$ROOT/build/pgshift}
 SWAPS=${1:-20}
 SCALE=${2:-10}
 STATE=$(mktemp -d /tmp/pgshift-cutbench.XXXXXX)
@@ -32,7 +35,7 @@ q() { psql -X -At -c "$1"; }
 phase() { q "SELECT phase FROM pgshift.jobs" 2>/dev/null || true; }
 wait_phase() { until [ "$(phase)" = "$1" ]; do sleep 0.2; done; }
 
-"$ROOT/build/pgshift" run -c "$STATE/job.ini" >"$STATE/run.out" 2>&1 &
+"$BIN" run -c "$STATE/job.ini" >"$STATE/run.out" 2>&1 &
 RUN=$!
 wait_phase sync
 cd "$STATE"
@@ -44,17 +47,17 @@ PGB=$!
 sleep 5
 for i in $(seq 1 "$SWAPS"); do
   if [ $((i % 2)) = 1 ]; then
-    "$ROOT/build/pgshift" cutover -c "$STATE/job.ini" >/dev/null
+    "$BIN" cutover -c "$STATE/job.ini" >/dev/null
     wait_phase reverse
   else
-    "$ROOT/build/pgshift" rollback -c "$STATE/job.ini" >/dev/null
+    "$BIN" rollback -c "$STATE/job.ini" >/dev/null
   fi
   sleep 2
 done
 wait "$PGB" || true
-"$ROOT/build/pgshift" cutover -c "$STATE/job.ini" >/dev/null 2>&1 || true
+"$BIN" cutover -c "$STATE/job.ini" >/dev/null 2>&1 || true
 [ "$(phase)" = reverse ] || wait_phase reverse
-"$ROOT/build/pgshift" finalize -c "$STATE/job.ini" >/dev/null
+"$BIN" finalize -c "$STATE/job.ini" >/dev/null
 wait "$RUN"
 
 grep -oE 'was locked for [0-9.]+ ms' "$STATE/run.out" | awk '{print $4}' >"$STATE/locks"
@@ -62,11 +65,15 @@ n=$(wc -l <"$STATE/locks")
 p50=$(sort -n "$STATE/locks" | awk -v n="$n" 'NR == int((n + 1) / 2) {print}')
 p99=$(sort -n "$STATE/locks" | awk -v n="$n" 'NR == (int(n * 0.99 + 0.999999) > n ? n : int(n * 0.99 + 0.999999)) {print}')
 max=$(sort -n "$STATE/locks" | tail -1)
+grep -oE 'longest attempt [0-9.]+ ms' "$STATE/run.out" | awk '{print $3}' | sort -n >"$STATE/longest"
+longest_p99=$(awk -v n="$n" 'NR == (int(n * 0.99 + 0.999999) > n ? n : int(n * 0.99 + 0.999999)) {print}' "$STATE/longest")
+retries=$(grep -c 'retrying in' "$STATE/run.out" || true)
 failed=$(cat "$STATE"/txn* | awk '$6 == "failed" || $3 == "failed" {f++} END {print f + 0}')
 txns=$(cat "$STATE"/txn* | wc -l)
 worst_ms=$(cat "$STATE"/txn* | awk '{if ($3 + 0 > m) m = $3 + 0} END {printf "%.1f", m / 1000}')
 aborted=$(grep -c 'aborted' "$STATE/pgbench.out" || true)
 echo "swaps: $n (cutover and rollback alternately), pgbench -c 4 TPC-B at scale $SCALE"
 echo "source write-blocked per swap (lock wait + hold): p50 ${p50} ms, p99 ${p99} ms, max ${max} ms"
+echo "longest single attempt per swap (failed attempts too): p99 ${longest_p99} ms, max $(tail -1 "$STATE/longest") ms; failed attempts: $retries"
 echo "pgbench: $txns transactions, $failed failed, $aborted aborted clients, worst transaction latency ${worst_ms} ms"
 echo "all swaps (ms): $(tr '\n' ' ' <"$STATE/locks")"

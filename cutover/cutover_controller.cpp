@@ -8,6 +8,7 @@
 
 #include "errors.h"
 #include "pg/connection.h"
+#include "test_hook.h"
 
 namespace pgshift {
 
@@ -88,7 +89,36 @@ std::vector<std::string> run_after_commit(pg::Connection& conn, const SwapPlan& 
     return failed;
 }
 
-CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
+std::string LockBlocker::describe() const {
+    return "pid " + pid + " (user " + user + ", " + state + ", transaction open " +
+           std::to_string(xact_age_s) + " s, query: " + query + ")";
+}
+
+std::vector<LockBlocker> find_lock_blockers(pg::Connection& conn, const QualifiedName& table,
+                                            int min_age_s) {
+    auto r = conn.exec_params(
+        "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.state, ''),"
+        "       coalesce(extract(epoch FROM now() - a.xact_start)::int, 0),"
+        "       left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 100)"
+        "  FROM pg_stat_activity a"
+        " WHERE a.pid IN (SELECT l.pid FROM pg_locks l"
+        "                  WHERE l.relation = $1::regclass"
+        "                    AND l.database = (SELECT oid FROM pg_database"
+        "                                       WHERE datname = current_database()))"
+        "   AND a.pid <> pg_backend_pid()"
+        "   AND a.application_name NOT LIKE 'pgshift/%'"
+        "   AND coalesce(now() - a.xact_start, '0') >= make_interval(secs => $2::int)"
+        " ORDER BY a.xact_start",
+        {qualified(table), std::to_string(min_age_s)});
+    std::vector<LockBlocker> out;
+    for (int i = 0; i < r.rows(); ++i) {
+        out.push_back({r.str(i, 0), r.str(i, 1), r.str(i, 2), static_cast<int>(r.i64(i, 3)),
+                       r.str(i, 4)});
+    }
+    return out;
+}
+
+CutoverController::Outcome CutoverController::attempt(double& block_ms) {
     pg::ConnectOptions co;
     co.application_name = opts_.application_name;
     auto lock_conn = pg::Connection::open(opts_.conninfo, co);
@@ -101,6 +131,7 @@ CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
         lock_conn.exec("LOCK TABLE " + qualified(lock_table_) + " IN ACCESS EXCLUSIVE MODE");
     } catch (const pg::PgError& e) {
         lock_conn.rollback_quietly();
+        block_ms = ms_since(t0);
         if (e.is_lock_timeout())
             return Outcome::LockTimeout;
         throw;
@@ -108,7 +139,10 @@ CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
     try {
         std::string nonce = opts_.job_name + ":" + random_nonce();
         barrier_conn.exec_params("SELECT pg_logical_emit_message(true, 'pgshift', $1)", {nonce});
-        auto deadline = t0 + std::chrono::milliseconds(opts_.barrier_timeout_ms);
+        // Counted from the grant: with the lock wait bounded by lock_timeout,
+        // the application waits at most lock_timeout_ms + barrier_timeout_ms
+        // (plus the swap statements) behind one attempt.
+        auto deadline = Clock::now() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
         while (!progress_.barrier_applied(nonce)) {
             if (progress_.stopping()) {
                 throw CutoverFailed("the change stream stopped during cutover: " +
@@ -116,18 +150,20 @@ CutoverController::Outcome CutoverController::attempt(double& lock_ms) {
             }
             if (Clock::now() > deadline) {
                 lock_conn.rollback_quietly();
+                block_ms = ms_since(t0);
                 return Outcome::BarrierTimeout;
             }
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
         for (const auto& sql : statements_)
             lock_conn.exec(sql);
+        test_pause_at("swap");
         lock_conn.exec("COMMIT");
     } catch (...) {
         lock_conn.rollback_quietly();
         throw;
     }
-    lock_ms = ms_since(t0);
+    block_ms = ms_since(t0);
     return Outcome::Done;
 }
 
@@ -135,76 +171,112 @@ void CutoverController::catch_up_before_lock(pg::Connection& conn) {
     // The lag seen by the controller is up to a second old. Waiting here, with
     // no lock held, until the applier has passed the WAL position of this
     // moment leaves only the last few milliseconds of writes to apply while
-    // the application waits on the lock.
+    // the application waits on the lock. An idle source table sends nothing,
+    // so the position the decoder confirmed from keepalives counts too.
     auto r = conn.exec("SELECT pg_current_wal_insert_lsn()");
     uint64_t target = Lsn::parse(r.view(0, 0)).value_or(Lsn()).value();
     auto deadline = Clock::now() + std::chrono::seconds(2);
-    while (progress_.applied_end.load(std::memory_order_acquire) < target &&
-           Clock::now() < deadline && !progress_.stopping()) {
+    auto reached = [&] {
+        return std::max(progress_.applied_end.load(std::memory_order_acquire),
+                        progress_.confirmed_flush.load(std::memory_order_acquire)) >= target;
+    };
+    while (!reached() && Clock::now() < deadline && !progress_.stopping()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
 }
 
-void CutoverController::report_blockers() {
-    pg::ConnectOptions co;
-    co.application_name = opts_.application_name;
-    auto conn = pg::Connection::open(opts_.conninfo, co);
-    auto r = conn.exec_params(
-        "SELECT DISTINCT a.pid, extract(epoch FROM now() - a.xact_start)::int, a.state,"
-        "       coalesce(a.usename::text, ''), left(regexp_replace(a.query, '\\s+', ' ', 'g'), 100)"
-        "  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.relation = $1::regclass AND a.pid <> pg_backend_pid()"
-        "   AND a.application_name NOT LIKE 'pgshift/%'"
-        "   AND now() - a.xact_start > make_interval(secs => $2::int)",
-        {qualified(lock_table_), std::to_string(opts_.long_transaction_s)});
-    for (int i = 0; i < r.rows(); ++i) {
-        spdlog::warn(
-            "cutover: pid {} ({}, {}) has held a lock on {} in a transaction open for {} s; "
-            "the lock attempts wait for it. Query: {}",
-            r.str(i, 0), r.str(i, 3), r.str(i, 2), lock_table_.display(), r.str(i, 1), r.str(i, 4));
-        if (opts_.cancel_blockers) {
-            conn.exec_params("SELECT pg_cancel_backend($1::int)", {r.str(i, 0)});
-            spdlog::warn("cutover: cancelled the statement of pid {} ([cutover] cancel_blockers)",
-                         r.str(i, 0));
-        }
+void CutoverController::report_blockers(pg::Connection& conn) {
+    for (const auto& b : find_lock_blockers(conn, lock_table_, opts_.long_transaction_s)) {
+        spdlog::warn("cutover: {} holds or waits for a lock on {}; the lock attempts wait for it",
+                     b.describe(), lock_table_.display());
+        if (!opts_.cancel_blockers)
+            continue;
+        // pg_cancel_backend ends a running statement; a session idle in its
+        // transaction keeps its locks (idle_in_transaction_session_timeout or
+        // pg_terminate_backend end it).
+        conn.exec_params("SELECT pg_cancel_backend($1::int)", {b.pid});
+        spdlog::warn("cutover: cancelled the statement of pid {} ([cutover] cancel_blockers){}",
+                     b.pid,
+                     b.state.starts_with("idle in transaction")
+                         ? "; it is idle in a transaction, which a cancel does not end"
+                         : "");
     }
 }
 
+void CutoverController::give_up(pg::Connection& conn, int lock_timeouts, int barrier_timeouts) {
+    std::string msg = "could not cut over " + lock_table_.display() + " in " +
+                      std::to_string(opts_.max_attempts) + " attempts (" +
+                      std::to_string(lock_timeouts) + " lock_timeout, " +
+                      std::to_string(barrier_timeouts) +
+                      " barrier timeout); the source is unchanged. ";
+    if (lock_timeouts > 0) {
+        auto blockers = find_lock_blockers(conn, lock_table_, 0);
+        if (blockers.empty()) {
+            msg += "No session holds a lock on it now. ";
+        } else {
+            msg += "Sessions holding or waiting for locks on it: ";
+            for (size_t i = 0; i < blockers.size(); ++i)
+                msg += (i ? "; " : "") + blockers[i].describe();
+            msg += ". End or commit them (SELECT pg_terminate_backend(pid)), or ";
+        }
+        msg += "raise [cutover] lock_timeout_ms (" + std::to_string(opts_.lock_timeout_ms) +
+               ") or max_attempts";
+    } else {
+        msg += "The applier did not confirm the barrier within [cutover] barrier_timeout_ms (" +
+               std::to_string(opts_.barrier_timeout_ms) +
+               " ms) while the table was locked: raise it, or cut over when the source writes less";
+    }
+    throw CutoverGaveUp(msg);
+}
+
 CutoverResult CutoverController::run() {
-    report_blockers();
+    pg::ConnectOptions co;
+    co.application_name = opts_.application_name;
+    auto conn = pg::Connection::open(opts_.conninfo, co);
+    report_blockers(conn);
     std::mt19937 rng(std::random_device{}());
     int backoff_ms = 100;
+    int lock_timeouts = 0;
+    int barrier_timeouts = 0;
+    double longest_ms = 0;
     for (int n = 1; n <= opts_.max_attempts; ++n) {
         if (progress_.stopping()) {
             if (auto err = progress_.error())
                 throw CutoverFailed(*err);
             throw JobStopped("stopped before cutover");
         }
-        double lock_ms = 0;
-        auto outcome = attempt(lock_ms);
+        double block_ms = 0;
+        auto outcome = attempt(block_ms);
+        longest_ms = std::max(longest_ms, block_ms);
         if (outcome == Outcome::Done) {
             spdlog::info(
-                "cutover: {} is now partitioned; source was locked for {:.1f} ms "
-                "(attempt {})",
-                lock_table_.display(), lock_ms, n);
-            return {lock_ms, n};
+                "cutover: {} swapped; source was locked for {:.1f} ms (attempt {}, longest "
+                "attempt {:.1f} ms)",
+                lock_table_.display(), block_ms, n, longest_ms);
+            return {block_ms, longest_ms, n};
         }
+        if (outcome == Outcome::LockTimeout) {
+            ++lock_timeouts;
+            report_blockers(conn);
+        } else {
+            ++barrier_timeouts;
+        }
+        if (n == opts_.max_attempts)
+            break;
         int jitter = std::uniform_int_distribution<int>(0, backoff_ms / 2)(rng);
-        spdlog::warn("cutover attempt {}/{}: {}; retrying in {} ms", n, opts_.max_attempts,
+        spdlog::warn("cutover attempt {}/{}: {} after {:.0f} ms; lock released, retrying in {} ms",
+                     n, opts_.max_attempts,
                      outcome == Outcome::LockTimeout
                          ? "lock_timeout (" + std::to_string(opts_.lock_timeout_ms) +
                                " ms) expired waiting for other transactions on " +
                                lock_table_.display()
-                         : std::string("the applier did not confirm the barrier in time"),
-                     backoff_ms + jitter);
+                         : "the applier did not confirm the barrier within barrier_timeout_ms (" +
+                               std::to_string(opts_.barrier_timeout_ms) + " ms)",
+                     block_ms, backoff_ms + jitter);
         std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms + jitter));
         backoff_ms = std::min(backoff_ms * 2, 5000);
     }
-    throw CutoverFailed("could not cut over " + lock_table_.display() + " in " +
-                        std::to_string(opts_.max_attempts) +
-                        " attempts; the source is unchanged. Find long transactions holding "
-                        "locks on it (pg_locks, pg_stat_activity), or raise [cutover] "
-                        "lock_timeout_ms or max_attempts, then run the job again");
+    give_up(conn, lock_timeouts, barrier_timeouts);
 }
 
 }  // namespace pgshift

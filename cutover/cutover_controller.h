@@ -10,7 +10,10 @@
 //      after every transaction that wrote the source before the lock, so it
 //      reaches the decoder after all of them (pgoutput sends in commit order).
 //   3. Wait until the applier has committed the transaction carrying that
-//      nonce (a fresh nonce per attempt: a stale barrier never counts).
+//      nonce (a fresh nonce per attempt: a stale barrier never counts), at
+//      most barrier_timeout_ms; past it the attempt rolls back, gives the lock
+//      back and counts as a failed attempt, so a slow applier never keeps the
+//      application waiting longer than that.
 //   4. In the lock transaction: rename source -> <table>__pgshift_old and
 //      shadow -> <table>, give the shadow's indexes the original names, move
 //      sequence ownership, continue identity sequences, mark the job done.
@@ -39,10 +42,27 @@ struct CutoverOptions {
     std::string job_name;
     int lock_timeout_ms = 500;
     int max_attempts = 30;
-    int barrier_timeout_ms = 10000;
+    int barrier_timeout_ms = 150;  ///< per attempt, while holding the lock
     int long_transaction_s = 5;    ///< report lock holders older than this before locking
     bool cancel_blockers = false;  ///< and cancel them (never by default)
 };
+
+/// A session other than pgshift's own that holds or waits for a lock on the
+/// table being swapped (pg_locks joined with pg_stat_activity).
+struct LockBlocker {
+    std::string pid;
+    std::string user;
+    std::string state;  ///< pg_stat_activity.state, e.g. "idle in transaction"
+    int xact_age_s = 0;  ///< seconds since its transaction started
+    std::string query;   ///< its current or last statement, whitespace folded, 100 characters
+    std::string describe() const;
+};
+
+/// Sessions holding or waiting for locks on `table` whose transaction is
+/// older than min_age_s, oldest first; pgshift's own sessions
+/// (application_name "pgshift/...") are left out.
+std::vector<LockBlocker> find_lock_blockers(pg::Connection& conn, const QualifiedName& table,
+                                            int min_age_s);
 
 struct SwapPlan {
     JobNames names;
@@ -58,7 +78,8 @@ struct SwapPlan {
 };
 
 struct CutoverResult {
-    double lock_ms = 0;  ///< lock wait + hold of the successful attempt, milliseconds
+    double lock_ms = 0;          ///< lock wait + hold of the successful attempt, milliseconds
+    double longest_block_ms = 0;  ///< the longest single attempt (failed ones too), milliseconds
     int attempts = 0;
 };
 
@@ -66,6 +87,13 @@ struct CutoverResult {
 class CutoverFailed : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
+};
+
+/// Every attempt timed out (lock or barrier); the source is unchanged and the
+/// stream is healthy, so the job can keep streaming and try again later.
+class CutoverGaveUp : public CutoverFailed {
+  public:
+    using CutoverFailed::CutoverFailed;
 };
 
 /// The statements run under the lock after the barrier, in order.
@@ -87,15 +115,18 @@ class CutoverController {
           statements_(std::move(statements)),
           progress_(progress) {}
 
-    /// Runs the lock loop; throws CutoverFailed after max_attempts or when the
+    /// Runs the lock loop; throws CutoverGaveUp after max_attempts (naming the
+    /// sessions that still hold locks on the table), CutoverFailed when the
     /// stream fails, JobStopped when asked to stop.
     CutoverResult run();
 
   private:
     enum class Outcome { Done, LockTimeout, BarrierTimeout };
-    Outcome attempt(double& lock_ms);
-    void report_blockers();
+    /// One attempt; block_ms gets the time from LOCK to COMMIT or ROLLBACK.
+    Outcome attempt(double& block_ms);
+    void report_blockers(pg::Connection& conn);
     void catch_up_before_lock(pg::Connection& conn);
+    [[noreturn]] void give_up(pg::Connection& conn, int lock_timeouts, int barrier_timeouts);
 
     CutoverOptions opts_;
     QualifiedName lock_table_;

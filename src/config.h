@@ -165,7 +165,7 @@ struct JobConfig {
     int lock_timeout_ms = 500;        ///< 1..60000
     int64_t max_lag_bytes = 1 << 20;  ///< size, 0..(max_retained_wal - 1)
     int max_attempts = 30;            ///< 1..1000
-    int barrier_timeout_ms = 10000;   ///< 100..600000
+    int barrier_timeout_ms = 150;     ///< 100..600000, per attempt, under the lock
     // [safety]
     int64_t max_retained_wal = 2LL << 30;  ///< size, >= 16MB
     // [verify]

@@ -162,6 +162,13 @@ void JobState::record_cutover(double lock_ms, int attempts) {
         {job_, std::to_string(lock_ms), std::to_string(attempts)});
 }
 
+void JobState::swap_abandoned(const std::string& why) {
+    conn_.exec_params(
+        "UPDATE pgshift.jobs SET last_error = $2, cutover_requested = false,"
+        " rollback_requested = false, updated_at = now() WHERE job_name = $1",
+        {job_, why});
+}
+
 void JobState::request_cutover() {
     conn_.exec_params("UPDATE pgshift.jobs SET cutover_requested = true WHERE job_name = $1",
                       {job_});
@@ -181,7 +188,7 @@ void JobState::request_finalize(bool drop_old) {
 std::string JobState::swap_sql(Phase phase) const {
     return std::string("UPDATE pgshift.jobs SET phase = '") + to_string(phase) +
            "', swaps = swaps + 1, cutover_requested = false, rollback_requested = false,"
-           " updated_at = now() WHERE job_name = " +
+           " last_error = '', updated_at = now() WHERE job_name = " +
            conn_.literal(job_);
 }
 

@@ -76,11 +76,16 @@ class JobState {
     void set_copy_progress(const std::string& json);
     void set_error(const std::string& message);
     void record_cutover(double lock_ms, int attempts);
+    /// A cutover or rollback gave up (source unchanged): records why as
+    /// last_error and clears the requests, so `pgshift cutover`/`rollback`
+    /// see that it ended and a new request starts a new try.
+    void swap_abandoned(const std::string& why);
     void request_cutover();
     void request_rollback();
     void request_finalize(bool drop_old);
     /// SQL (no trailing semicolon) that moves the job to `phase`, counts the
-    /// swap and clears the requests; run inside the swap transaction.
+    /// swap and clears the requests and last_error; run inside the swap
+    /// transaction.
     std::string swap_sql(Phase phase) const;
 
   private:

@@ -81,6 +81,16 @@ int PhaseController::run() {
     names_ = JobNames::from(cfg_, conn_.database());
     spdlog::info("job {}: connected to {}", cfg_.job_name, conn_.describe());
     state_ = std::make_unique<JobState>(conn_, cfg_.job_name);
+    // A time zone the server does not know would otherwise surface only at
+    // the first window check, after the copy, and fail the job.
+    if (cfg_.cutover_mode == CutoverMode::Window) {
+        try {
+            conn_.exec_params("SELECT now() AT TIME ZONE $1", {cfg_.time_zone});
+        } catch (const pg::PgError& e) {
+            throw ConfigError("cutover.time_zone: the server does not know '" + cfg_.time_zone +
+                              "' (" + e.what() + "); use a name from pg_timezone_names");
+        }
+    }
     auto job = state_->load();
     if (job && job->phase == Phase::Done) {
         drop_job_objects(conn_, names_, false);

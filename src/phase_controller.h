@@ -93,6 +93,12 @@ class PhaseController {
     /// the job is finished, false after a swap to the other direction.
     bool run_stream(Direction dir);
     bool swap_due(Direction dir);
+    /// Throws PrerequisiteError (nothing touched) when the catalog does not
+    /// show the live side that phase `dir` implies.
+    void check_live_side(Direction dir);
+    /// After CutoverGaveUp: drops the prepared stream, records `why` as the
+    /// job's last error, clears the request; the stream in `dir` goes on.
+    void abandon_swap(Direction dir, const std::string& why);
     void create_stream_objects(Direction dir);
     void drop_stream(Direction dir);
     void finalize();
@@ -126,6 +132,7 @@ class PhaseController {
     /// (time, rows copied) over the last few seconds, for the copy rate.
     std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
     bool tty_ = false;  ///< stderr is a terminal: progress bar instead of log lines
+    bool swap_gave_up_ = false;        ///< a cutover gave up: wait for `pgshift cutover`
 };
 
 }  // namespace pgshift

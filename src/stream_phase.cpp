@@ -17,6 +17,7 @@
 #include "errors.h"
 #include "job_cleanup.h"
 #include "phase_controller.h"
+#include "test_hook.h"
 
 namespace pgshift {
 
@@ -97,7 +98,31 @@ void PhaseController::tick(Direction dir) {
     }
 }
 
+void PhaseController::check_live_side(Direction dir) {
+    // pgshift.jobs.phase is written inside the swap transaction, so it names
+    // the live side exactly when the catalog does; a disagreement means the
+    // tables were renamed by hand, and streaming either way could lose writes.
+    auto r = conn_.exec_params(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND c.relname = $2",
+        {names_.source.schema, names_.source.name});
+    std::string kind = r.rows() > 0 ? r.str(0, 0) : "";
+    bool partitioned_live = dir == Direction::Reverse;
+    if (kind == (partitioned_live ? "p" : "r"))
+        return;
+    throw PrerequisiteError(
+        "job " + cfg_.job_name + " is in phase " + (partitioned_live ? "reverse" : "sync") +
+        ", so " + names_.source.display() + " should be the " +
+        (partitioned_live ? "partitioned" : "original plain") + " table, but it is " +
+        (kind.empty() ? std::string("missing") : "of relkind '" + kind + "'") +
+        "; pgshift.jobs and the catalog disagree (tables renamed by hand?). Nothing was "
+        "changed: put the names back (" +
+        names_.source.display() + ", " + names_.shadow.display() + ", " + names_.old.display() +
+        ") and run again");
+}
+
 void PhaseController::stream_loop(Direction dir) {
+    check_live_side(dir);
     while (!run_stream(dir)) {
         dir = dir == Direction::Forward ? Direction::Reverse : Direction::Forward;
     }
@@ -108,9 +133,9 @@ bool PhaseController::swap_due(Direction dir) {
         return rollback_requested_;
     if (!cfg_.postpone_file.empty() && std::filesystem::exists(cfg_.postpone_file))
         return false;
-    // After a rollback the forward stream resumes, but only an explicit
-    // `pgshift cutover` moves the table again.
-    if (swaps_ > 0)
+    // After a rollback, or a cutover that gave up, the forward stream goes on,
+    // but only an explicit `pgshift cutover` tries to move the table again.
+    if (swaps_ > 0 || swap_gave_up_)
         return cutover_requested_;
     switch (cfg_.cutover_mode) {
         case CutoverMode::Auto:
@@ -146,6 +171,19 @@ void PhaseController::drop_stream(Direction dir) {
     drop_stream_objects(conn_, ends.slot, ends.publication);
 }
 
+void PhaseController::abandon_swap(Direction dir, const std::string& why) {
+    bool reverse = dir == Direction::Reverse;
+    drop_stream(reverse ? Direction::Forward : Direction::Reverse);
+    state_->swap_abandoned(why);
+    cutover_requested_ = false;
+    rollback_requested_ = false;
+    swap_gave_up_ = !reverse;
+    spdlog::error("{}: {}. The job keeps streaming {}; run `pgshift {} -c {}` to try again",
+                  reverse ? "rollback" : "cutover", why,
+                  reverse ? "new -> old" : "into the shadow", reverse ? "rollback" : "cutover",
+                  cfg_.path);
+}
+
 void PhaseController::finalize() {
     finalize_job(conn_, names_, *state_, drop_old_, cfg_.lock_timeout_ms);
     std::printf("finalized: %s stays partitioned; slots, publications and origins removed; %s\n",
@@ -176,6 +214,12 @@ void PhaseController::print_swap_summary(Direction dir, double lock_ms, int atte
 bool PhaseController::run_stream(Direction dir) {
     bool reverse = dir == Direction::Reverse;
     auto ends = ends_of(names_, reverse);
+    Direction next = reverse ? Direction::Forward : Direction::Reverse;
+    // The other direction's slot and publication exist here only if a run
+    // was killed around a swap: prepared before a swap that never committed,
+    // or not yet removed after one that did. Either way they are stale, and a
+    // slot would pin WAL.
+    drop_stream(next);
     progress_ = std::make_unique<Progress>();
     Lsn start = origin_progress(conn_, ends.origin);  // 0/0: the slot's confirmed position
     progress_->applied_end.store(start.value());
@@ -218,7 +262,6 @@ bool PhaseController::run_stream(Direction dir) {
         applier.join();
     };
     bool prepared_next = false;
-    Direction next = reverse ? Direction::Forward : Direction::Reverse;
     bool keep_reverse = reverse || cfg_.reverse;
     try {
         applier.start();
@@ -274,7 +317,15 @@ bool PhaseController::run_stream(Direction dir) {
                               cfg_.barrier_timeout_ms,
                               cfg_.long_transaction_s,
                               cfg_.cancel_blockers};
-            auto result = CutoverController(co, names_.source, statements, *progress_).run();
+            CutoverResult result;
+            try {
+                result = CutoverController(co, names_.source, statements, *progress_).run();
+            } catch (const CutoverGaveUp& e) {
+                abandon_swap(dir, e.what());
+                prepared_next = false;
+                continue;
+            }
+            test_pause_at("after_swap");
             stop_threads();
             run_after_commit(conn_, swap);
             drop_stream(dir);

@@ -253,7 +253,7 @@ TEST(ConfigTest, MinimalUsesDefaults) {
     EXPECT_EQ(c.lock_timeout_ms, 500);
     EXPECT_EQ(c.max_lag_bytes, 1 << 20);
     EXPECT_EQ(c.max_attempts, 30);
-    EXPECT_EQ(c.barrier_timeout_ms, 10000);
+    EXPECT_EQ(c.barrier_timeout_ms, 150);
     EXPECT_EQ(c.max_retained_wal, 2LL << 30);
     EXPECT_EQ(parse_config_string(kMinimal).path, "<string>");
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SIGKILL around the swap, under pgbench TPC-B load (4 clients), using the
+# pause points of src/test_hook.h:
+#  1. inside the swap transaction (PGSHIFT_TEST_PAUSE_AT=swap): the swap never
+#     commits, so the catalog and pgshift.jobs both still say "plain table live,
+#     phase sync"; `run` again drops the stale reverse stream, resumes the
+#     forward stream and, the request still standing, cuts over;
+#  2. right after the swap committed (PGSHIFT_TEST_PAUSE_AT=after_swap): both
+#     say "partitioned table live, phase reverse"; `run` again drops the stale
+#     forward stream and resumes the reverse stream;
+#  then a rollback and finalize. After each restart the TPC-B invariant holds
+#  and the two tables match row for row. (A kill during the reverse stream
+#  itself is in t_reverse_rollback.sh.)
+. "$(dirname "$0")/lib.sh"
+
+"$PGBIN/pgbench" -i -s 2 -q "$DB" >/dev/null 2>&1
+write_job "$WORK/job.ini" pgbench_accounts aid 50000 "premake = 2" "[cutover]" "mode = manual" "reverse = true"
+start_job() { # start_job [PAUSE_POINT]
+  PGSHIFT_TEST_PAUSE_AT=${1:-} "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
+  JOB_PID=$!
+}
+kill_job() {
+  kill -9 "$JOB_PID"
+  wait "$JOB_PID" 2>/dev/null || true
+}
+relkind() { q "SELECT relkind FROM pg_class WHERE relname = '$1'"; }
+slots() { q "SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots WHERE database = '$DB'"; }
+pause_and_compare() { # pause_and_compare WHAT OTHER_TABLE
+  stop_load "$WORK/load" >/dev/null || fail "pgbench saw failures ($1)"
+  WAIT_SECS=90 wait_for same_rows pgbench_accounts "$2" || { tail -20 "$WORK/run.out"; fail "$2 differs from the live table ($1)"; }
+  tpcb_invariant "$DB" >/dev/null || fail "TPC-B invariant broken ($1)"
+  echo "$1: live table and $2 match, invariant holds"
+  start_load "$DB" 4 "$WORK/load"
+}
+
+start_load "$DB" 4 "$WORK/load"
+start_job swap
+wait_for phase_is pgbench_accounts sync || { tail -20 "$WORK/run.out"; fail "no sync"; }
+FWD_SLOT=$(slots)
+sleep 1
+
+# 1. Killed inside the swap transaction.
+"$PGSHIFT_BIN" cutover -c "$WORK/job.ini" >/dev/null
+wait_for grep -q "pausing .* at 'swap'" "$WORK/run.out" || { tail -20 "$WORK/run.out"; fail "never reached the swap"; }
+assert_eq "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'pgbench_accounts'::regclass AND mode = 'AccessExclusiveLock' AND granted")" 1 "swap holds the lock"
+[ "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" = 2 ] || fail "reverse slot not prepared before the swap"
+kill_job
+wait_for test "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'pgbench_accounts'::regclass AND mode = 'AccessExclusiveLock'")" = 0 ||
+  fail "the killed swap's lock was not released"
+assert_eq "$(job_phase pgbench_accounts)" sync "phase after a kill inside the swap"
+assert_eq "$(relkind pgbench_accounts)" r "plain table still live"
+assert_eq "$(relkind pgbench_accounts__pgshift)" p "shadow still the shadow"
+echo "1. killed inside the swap: not committed; phase sync, plain table live"
+
+# Run again: the stale reverse stream goes, the forward stream resumes, and the
+# standing request cuts over; pause right after that commit.
+start_job after_swap
+wait_for grep -q "pausing .* at 'after_swap'" "$WORK/run.out" || { tail -20 "$WORK/run.out"; fail "no cutover after the restart"; }
+grep -q "resuming the forward change stream" "$WORK/run.out" || fail "forward stream not resumed"
+
+# 2. Killed right after the swap committed.
+assert_eq "$(job_phase pgbench_accounts)" reverse "phase once the swap committed"
+assert_eq "$(relkind pgbench_accounts)" p "partitioned table live"
+assert_eq "$(relkind pgbench_accounts__pgshift_old)" r "old table kept"
+kill_job
+start_job
+wait_for grep -q "resuming the reverse" "$WORK/run.out" || { tail -20 "$WORK/run.out"; fail "reverse stream not resumed"; }
+wait_for test "$(slots)" != "" || fail "no slot"
+WAIT_SECS=30 wait_for test "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" = 1 ||
+  fail "stale forward slot not dropped: $(slots)"
+[ "$(slots)" != "$FWD_SLOT" ] || fail "the remaining slot is the forward one"
+sleep 2
+pause_and_compare "2. killed after the swap committed, resumed" pgbench_accounts__pgshift_old
+
+"$PGSHIFT_BIN" rollback -c "$WORK/job.ini" >/dev/null || { tail -20 "$WORK/run.out"; fail "rollback failed"; }
+assert_eq "$(relkind pgbench_accounts)" r "plain table live after rollback"
+sleep 2
+pause_and_compare "rolled back after the kills" pgbench_accounts__pgshift
+"$PGSHIFT_BIN" cutover -c "$WORK/job.ini" >/dev/null
+wait_for phase_is pgbench_accounts reverse || { tail -20 "$WORK/run.out"; fail "no cutover after the rollback"; }
+"$PGSHIFT_BIN" finalize -c "$WORK/job.ini" >/dev/null
+wait "$JOB_PID" || { tail -20 "$WORK/run.out"; fail "run did not end cleanly after finalize"; }
+stop_load "$WORK/load" || fail "pgbench saw failures"
+tpcb_invariant "$DB" || fail "TPC-B invariant broken at the end"
+assert_eq "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" 0 "slots after finalize"
+assert_eq "$(q "SELECT swaps FROM pgshift.jobs")" 3 "swaps recorded (the killed one not counted)"
