@@ -83,9 +83,48 @@ void run_leaf_builds(const JobConfig& cfg, const std::string& app_name,
         throw JobStopped("the index build was interrupted");
 }
 
+std::vector<QualifiedName> shadow_leaves(pg::Connection& conn, const QualifiedName& shadow) {
+    // Largest first, so that parallel index builds finish together.
+    auto r = conn.exec_params(
+        "SELECT n.nspname, c.relname FROM pg_partition_tree(to_regclass($1)) t"
+        "  JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE t.isleaf ORDER BY pg_relation_size(c.oid) DESC, c.relname",
+        {shadow.quoted()});
+    std::vector<QualifiedName> out;
+    for (int i = 0; i < r.rows(); ++i)
+        out.push_back({r.str(i, 0), r.str(i, 1)});
+    return out;
+}
+
+/// Whether the source sets autovacuum_enabled itself (then its partitions
+/// copy that setting and pgshift leaves it alone).
+bool source_sets_autovacuum(pg::Connection& conn, const QualifiedName& source) {
+    return conn
+        .exec_params("SELECT EXISTS (SELECT FROM pg_class c, unnest(c.reloptions) o"
+                     " WHERE c.oid = to_regclass($1) AND o LIKE 'autovacuum_enabled=%')",
+                     {source.quoted()})
+        .boolean(0, 0);
+}
+
+/// Switches autovacuum off (`on` false) on the shadow's partitions while the
+/// copy and the index build run, or back to the default. Each committed chunk
+/// would otherwise start an insert-triggered VACUUM and ANALYZE that competes
+/// with the copy, and whose locks the index statements on the partitioned
+/// table would wait for (up to deadlock_timeout per partition) to cancel.
+void set_shadow_autovacuum(pg::Connection& conn, const QualifiedName& source,
+                           const QualifiedName& shadow, bool on) {
+    if (source_sets_autovacuum(conn, source))
+        return;
+    for (const auto& leaf : shadow_leaves(conn, shadow)) {
+        conn.exec("ALTER TABLE " + leaf.quoted() +
+                  (on ? " RESET (autovacuum_enabled)" : " SET (autovacuum_enabled = off)"));
+    }
+}
+
 }  // namespace
 
 void PhaseController::plan_copy(const TableInfo& table) {
+    set_shadow_autovacuum(conn_, names_.source, names_.shadow, false);
     const IndexInfo* pk = table.primary_key();
     int n = chunk_count(table.estimated_rows, cfg_.copy_chunk_rows, cfg_.copy_workers);
     std::vector<CopyChunk> chunks;
@@ -322,15 +361,9 @@ void PhaseController::copy_tick() {
 
 void PhaseController::build_indexes() {
     auto started = Clock::now();
-    auto leaves = conn_.exec_params(
-        "SELECT n.nspname, c.relname FROM pg_partition_tree(to_regclass($1)) t"
-        "  JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE t.isleaf ORDER BY pg_relation_size(c.oid) DESC, c.relname",
-        {names_.shadow.quoted()});
-    // Largest partitions first, so the sessions finish together.
+    auto leaves = shadow_leaves(conn_, names_.shadow);
     std::vector<LeafTask> tasks;
-    for (int l = 0; l < leaves.rows(); ++l) {
-        QualifiedName leaf{leaves.str(l, 0), leaves.str(l, 1)};
+    for (const auto& leaf : leaves) {
         for (size_t i = 0; i < plan_->index_sql.size(); ++i) {
             auto build = leaf_index_build(plan_->index_sql[i], names_.shadow.quoted(), leaf.schema,
                                           leaf.name, i);
@@ -347,13 +380,14 @@ void PhaseController::build_indexes() {
     conn_.exec("BEGIN");
     for (const auto& sql : plan_->index_sql)
         conn_.exec(sql);
+    set_shadow_autovacuum(conn_, names_.source, names_.shadow, true);
     drop_chunk_plan(conn_, cfg_.job_name);
     state_->set_phase(Phase::Sync);
     conn_.exec("COMMIT");
     spdlog::info(
         "index: {} builds on {} partitions in {:.1f} s with {} sessions, then {} "
         "statements on the partitioned table in {:.1f} s",
-        tasks.size(), leaves.rows(), leaf_secs, cfg_.copy_workers, plan_->index_sql.size(),
+        tasks.size(), leaves.size(), leaf_secs, cfg_.copy_workers, plan_->index_sql.size(),
         std::chrono::duration<double>(Clock::now() - started).count() - leaf_secs);
 }
 
