@@ -885,6 +885,15 @@ ShadowPlan plan_shadow(const TableInfo& src, const JobConfig& cfg, const JobName
             plan_secondary_index(idx, cfg, names, plan);
     }
     plan_objects(src, cfg, names, plan);
+    if (cfg.sub_strategy == "range" && cfg.strategy != "range") {
+        plan.notes.push_back(
+            "`pgshift maintain` premakes time ranges of a RANGE first level only: the "
+            "sub-partition ranges end [partitioning] premake intervals after the data (or now); "
+            "add later ones under each " +
+            std::string(cfg.strategy == "list" ? "LIST" : "HASH") +
+            " partition with CREATE TABLE ... PARTITION OF <partition> FOR VALUES FROM (...) TO "
+            "(...), or set default_partition = true so that rows beyond them still have a place");
+    }
     if (src.replident == 'f') {
         // REPLICA IDENTITY never recurses to partitions, and each partition
         // logs its own old tuples, so every partition needs it too.
