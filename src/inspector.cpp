@@ -589,11 +589,24 @@ std::string interval_mismatch(const ColumnInfo& c, const KeyLevel& k) {
     return "";
 }
 
-std::string level_summary(const ColumnInfo& c, const KeyLevel& k) {
-    std::string how = k.strategy == "hash"   ? "HASH, modulus " + std::to_string(k.modulus)
-                      : k.strategy == "list" ? "LIST, one partition per value and a DEFAULT "
-                                               "partition"
-                                             : "RANGE by " + k.interval.pg_interval();
+/// How the bounds of a RANGE level are found: min() and max() are answered
+/// by an index whose first key column is the partition column (the
+/// planner's min/max optimisation), otherwise by a scan of the table.
+std::string bounds_source(const TableInfo& t, const std::string& column) {
+    for (const auto& i : t.indexes) {
+        if (!i.partial && !i.key_columns.empty() && i.key_columns[0] == column)
+            return "; bounds from min/max through index " + i.name;
+    }
+    return "; no index starts with it, so min/max read the whole table (" +
+           std::to_string(t.total_bytes >> 20) + " MB)";
+}
+
+std::string level_summary(const TableInfo& t, const ColumnInfo& c, const KeyLevel& k) {
+    std::string how = k.strategy == "hash" ? "HASH, modulus " + std::to_string(k.modulus)
+                      : k.strategy == "list"
+                          ? "LIST, one partition per value and a DEFAULT "
+                            "partition"
+                          : "RANGE by " + k.interval.pg_interval() + bounds_source(t, c.name);
     return "\"" + c.name + "\" " + c.type + ", " + how;
 }
 
@@ -621,7 +634,7 @@ void check_key_level(pg::Connection& conn, const JobConfig& cfg, const TableInfo
         }
     }
     if (c->not_null) {
-        p.checks.push_back(pass(k.check, level_summary(*c, k)));
+        p.checks.push_back(pass(k.check, level_summary(t, *c, k)));
         return;
     }
     // A NULL key fits only a DEFAULT (RANGE) or NULL-accepting (LIST, HASH)
@@ -643,7 +656,7 @@ void check_key_level(pg::Connection& conn, const JobConfig& cfg, const TableInfo
     }
     p.checks.push_back(
         warn(k.check,
-             level_summary(*c, k) + "; the column is nullable" +
+             level_summary(t, *c, k) + "; the column is nullable" +
                  (widened ? " and becomes NOT NULL in the shadow's primary key" : ""),
              "ALTER TABLE " + tbl + " ALTER COLUMN " + conn.ident(c->name) + " SET NOT NULL;"));
 }

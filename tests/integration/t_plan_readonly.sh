@@ -26,6 +26,7 @@ before_lsn=$(q "SELECT pg_current_wal_insert_lsn()")
 grep -q 'PASS  replica identity' "$WORK/plan.txt" || fail "checks missing"
 grep -q 'PRIMARY KEY ("id", "timestamp")' "$WORK/plan.txt" || fail "widened PK missing"
 grep -q 'is widened to' "$WORK/plan.txt" || fail "widening note missing"
+grep -q 'no index starts with it, so min/max read the whole table' "$WORK/plan.txt" || fail "bounds source missing"
 grep -q 'CREATE TABLE "public"."user_p2025_01" PARTITION OF' "$WORK/plan.sql" || fail "partition DDL missing"
 grep -q 'CREATE INDEX "user_name_idx__pgshift"' "$WORK/plan.sql" || fail "index DDL missing"
 assert_eq "$(q "SELECT (\$j\$$(cat "$WORK/plan.json")\$j\$::jsonb ->> 'ok')")" true "json ok"
