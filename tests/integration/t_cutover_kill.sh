@@ -45,8 +45,8 @@ wait_for grep -q "pausing .* at 'swap'" "$WORK/run.out" || { tail -20 "$WORK/run
 assert_eq "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'pgbench_accounts'::regclass AND mode = 'AccessExclusiveLock' AND granted")" 1 "swap holds the lock"
 [ "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" = 2 ] || fail "reverse slot not prepared before the swap"
 kill_job
-wait_for test "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'pgbench_accounts'::regclass AND mode = 'AccessExclusiveLock'")" = 0 ||
-  fail "the killed swap's lock was not released"
+lock_released() { [ "$(q "SELECT count(*) FROM pg_locks WHERE relation = 'pgbench_accounts'::regclass AND mode = 'AccessExclusiveLock'")" = 0 ]; }
+wait_for lock_released || fail "the killed swap's lock was not released"
 assert_eq "$(job_phase pgbench_accounts)" sync "phase after a kill inside the swap"
 assert_eq "$(relkind pgbench_accounts)" r "plain table still live"
 assert_eq "$(relkind pgbench_accounts__pgshift)" p "shadow still the shadow"
@@ -65,9 +65,8 @@ assert_eq "$(relkind pgbench_accounts__pgshift_old)" r "old table kept"
 kill_job
 start_job
 wait_for grep -q "resuming the reverse" "$WORK/run.out" || { tail -20 "$WORK/run.out"; fail "reverse stream not resumed"; }
-wait_for test "$(slots)" != "" || fail "no slot"
-WAIT_SECS=30 wait_for test "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" = 1 ||
-  fail "stale forward slot not dropped: $(slots)"
+one_slot() { [ "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" = 1 ]; }
+WAIT_SECS=30 wait_for one_slot || fail "stale forward slot not dropped: $(slots)"
 [ "$(slots)" != "$FWD_SLOT" ] || fail "the remaining slot is the forward one"
 sleep 2
 pause_and_compare "2. killed after the swap committed, resumed" pgbench_accounts__pgshift_old

@@ -51,7 +51,8 @@ psql -X -q -v ON_ERROR_STOP=1 <"$WORK/blk" >"$WORK/blk.out" 2>&1 &
 exec 3>"$WORK/blk"
 echo "BEGIN; SELECT count(*) FROM acct WHERE v >= 0;" >&3
 blocker_pid() { q "SELECT pid FROM pg_stat_activity WHERE datname = '$DB' AND state = 'idle in transaction' AND query LIKE 'SELECT count(*) FROM acct%'"; }
-wait_for test -n "$(blocker_pid)" || fail "blocker not idle in transaction"
+has_blocker() { [ -n "$(blocker_pid)" ]; }
+wait_for has_blocker || fail "blocker not idle in transaction"
 BLK=$(blocker_pid)
 sleep 1.5 # older than long_transaction_s
 
@@ -93,9 +94,12 @@ echo "(b) gave up after $ATTEMPTS attempts in $((T2 - T1)) s; worst writer state
 [ "$worst" -ge $((LOCK_MS * 8 / 10)) ] || fail "the writer never queued behind a lock attempt (worst ${worst} ms): the test proves nothing"
 
 # (a) A later cutover succeeds once the blocker commits.
+timeouts() { grep -c "lock_timeout ($LOCK_MS ms) expired" "$WORK/run.out"; }
+before=$(timeouts)
 T3=$(date +%s)
 "$PGSHIFT_BIN" cutover -c "$WORK/job.ini" >/dev/null
-sleep 1
+retried() { [ "$(timeouts)" -gt "$before" ]; }
+wait_for retried || fail "the second cutover made no lock attempt"
 echo "COMMIT;" >&3
 exec 3>&-
 wait_for phase_is acct reverse || { tail -20 "$WORK/run.out"; fail "no cutover after the blocker committed"; }
