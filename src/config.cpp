@@ -494,14 +494,14 @@ RetentionAction parse_retention_action(std::string_view value) {
         return RetentionAction::Detach;
     if (v == "archive")
         return RetentionAction::Archive;
+    if (v == "file")
+        return RetentionAction::File;
     if (v == "drop")
         return RetentionAction::Drop;
     throw ConfigError(show(value) +
                       " is not a retention action; use detach, archive, file or drop");
 }
 
-    if (v == "file")
-        return RetentionAction::File;
 const KeySpec kVerifyKeys[] = {
     {.name = "query",
      .apply = [](JobConfig& c, const std::string& v) { c.verify_queries.push_back(v); },
@@ -520,13 +520,13 @@ const KeySpec kMaintainKeys[] = {
     {.name = "archive_schema",
      .apply = [](JobConfig& c, const std::string& v) { c.archive_schema = parse_identifier(v); },
      .identifier = true},
+    {.name = "archive_dir",
+     .apply = [](JobConfig& c, const std::string& v) { c.archive_dir = v; }},
 };
 
 const SectionSpec kSections[] = {
     {"job", kJobKeys},       {"source", kSourceKeys},     {"partitioning", kPartitioningKeys},
     {"subpartitioning", kSubpartitioningKeys},
-    {.name = "archive_dir",
-     .apply = [](JobConfig& c, const std::string& v) { c.archive_dir = v; }},
     {"copy", kCopyKeys},     {"cutover", kCutoverKeys},   {"safety", kSafetyKeys},
     {"verify", kVerifyKeys}, {"maintain", kMaintainKeys},
 };
@@ -1021,15 +1021,15 @@ JobConfig parse_config_string(std::string_view text, const std::string& origin) 
         throw ConfigError(line_of("cutover.mode") +
                           "cutover.window: required when cutover.mode = window (HH:MM-HH:MM)");
     }
+    if (cfg.retention_action == RetentionAction::File && cfg.archive_dir.empty()) {
+        throw ConfigError(line_of("maintain.retention_action") +
+                          "maintain.archive_dir: required when maintain.retention_action = file");
+    }
     if (cfg.shadow_name && *cfg.shadow_name == cfg.table.name) {
         throw ConfigError(line_of("source.shadow") +
                           "source.shadow: must differ from the source table's name");
     }
     if (cfg.job_name.empty())
-    if (cfg.retention_action == RetentionAction::File && cfg.archive_dir.empty()) {
-        throw ConfigError(line_of("maintain.retention_action") +
-                          "maintain.archive_dir: required when maintain.retention_action = file");
-    }
         cfg.job_name = derive_job_name(cfg.table);
     return cfg;
 }

@@ -177,6 +177,7 @@ struct JobConfig {
     int retention = 0;  ///< intervals of data to keep; 0 keeps everything
     RetentionAction retention_action = RetentionAction::Detach;
     std::string archive_schema = "pgshift_archive";  ///< as parse_identifier
+    std::string archive_dir;  ///< retention_action = file: directory for the CSV files
 };
 
 /// Parses JOB.ini text; `origin` names it in error messages and becomes
@@ -184,7 +185,6 @@ struct JobConfig {
 JobConfig parse_config_string(std::string_view text, const std::string& origin = "<string>");
 
 /// Reads and parses a file; ConfigError "cannot read config file X: reason"
-    std::string archive_dir;  ///< retention_action = file: directory for the CSV files
 /// if it cannot be read.
 JobConfig load_config(const std::string& path);
 
