@@ -158,6 +158,16 @@ TEST(PartmanHandoff, RetentionIsIntervalsTimesN) {
     EXPECT_EQ(partman_retention(PartitionInterval{true, 1000, TimeUnit::Day}, 3), "3000");
 }
 
+TEST(MaintainConfig, FileRetentionNeedsArchiveDir) {
+    const std::string base =
+        "[source]\ndsn = host=x\ntable = t\n[partitioning]\ncolumn = c\ninterval = 1 "
+        "month\n[maintain]\nretention = 3\nretention_action = file\n";
+    EXPECT_THROW(parse_config_string(base), ConfigError);
+    auto cfg = parse_config_string(base + "archive_dir = /srv/archive\n");
+    EXPECT_EQ(cfg.retention_action, RetentionAction::File);
+    EXPECT_EQ(cfg.archive_dir, "/srv/archive");
+}
+
 TEST(StatusCutoverWindow, SecondsUntilOpenAndClose) {
     CutoverWindow day{9 * 60, 17 * 60};
     EXPECT_EQ(seconds_until_window(day, 8 * 3600), 3600);
