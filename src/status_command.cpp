@@ -148,16 +148,15 @@ int status_command(const JobConfig& cfg, bool json) {
             {"last_error",
              job->last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(job->last_error)},
             {"copy", job->copy_progress.empty() ? nlohmann::json(nullptr)
-                                                 : nlohmann::json::parse(job->copy_progress)},
+                                                : nlohmann::json::parse(job->copy_progress)},
             {"cutover_mode", timing.mode},
-            {"cutover_window",
-             timing.window.empty()
-                 ? nlohmann::json(nullptr)
-                 : nlohmann::json{{"window", timing.window},
-                                  {"time_zone", cfg.time_zone},
-                                  {"open", timing.closes_in_s > 0},
-                                  {"opens_in_seconds", timing.opens_in_s},
-                                  {"closes_in_seconds", timing.closes_in_s}}},
+            {"cutover_window", timing.window.empty()
+                                   ? nlohmann::json(nullptr)
+                                   : nlohmann::json{{"window", timing.window},
+                                                    {"time_zone", cfg.time_zone},
+                                                    {"open", timing.closes_in_s > 0},
+                                                    {"opens_in_seconds", timing.opens_in_s},
+                                                    {"closes_in_seconds", timing.closes_in_s}}},
             {"started_at", job->started_at},
             {"updated_at", job->updated_at},
         };
@@ -170,8 +169,7 @@ int status_command(const JobConfig& cfg, bool json) {
                 job->shadow_table.c_str());
     std::printf("rows copied:      %lld of ~%lld\n", static_cast<long long>(job->rows_copied),
                 static_cast<long long>(job->rows_estimated));
-    if (!job->copy_progress.empty() &&
-        (job->phase == Phase::Copy || job->phase == Phase::Index)) {
+    if (!job->copy_progress.empty() && (job->phase == Phase::Copy || job->phase == Phase::Index)) {
         std::printf("copy:             %s\n",
                     progress_line(copy_stats_from_json(job->copy_progress)).c_str());
     }
@@ -183,8 +181,8 @@ int status_command(const JobConfig& cfg, bool json) {
                 static_cast<long long>(job->lag_bytes), job->lag_seconds,
                 static_cast<long long>(job->peak_lag_bytes));
     if (slot.exists) {
-        std::printf("slot:             %s, %s, retains %lld MB of WAL (%s)\n",
-                    slot_name.c_str(), slot.active ? "active" : "inactive",
+        std::printf("slot:             %s, %s, retains %lld MB of WAL (%s)\n", slot_name.c_str(),
+                    slot.active ? "active" : "inactive",
                     static_cast<long long>(slot.retained_bytes >> 20), slot.wal_status.c_str());
     }
     if (job->last_lock_ms) {
@@ -192,8 +190,8 @@ int status_command(const JobConfig& cfg, bool json) {
                     job->lock_attempts);
     }
     if (before_cutover) {
-        std::string when = timing.mode == "auto"     ? "auto, once lag <= " +
-                                                       std::to_string(cfg.max_lag_bytes) + " bytes"
+        std::string when = timing.mode == "auto"
+                               ? "auto, once lag <= " + std::to_string(cfg.max_lag_bytes) + " bytes"
                            : timing.mode == "manual" ? "manual, on `pgshift cutover`"
                            : timing.closes_in_s > 0
                                ? "window " + timing.window + " " + cfg.time_zone +
