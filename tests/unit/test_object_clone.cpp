@@ -10,6 +10,7 @@
 #include "cutover/cutover_controller.h"
 #include "cutover/rollback.h"
 #include "shadow_ddl.h"
+#include "swap_spec.h"
 
 namespace pgshift {
 namespace {
@@ -371,6 +372,22 @@ TEST(ObjectClone, RollbackStatementsRunObjectsAfterRenamesBack) {
     size_t force = index_of(sql, "ALTER TABLE " + kTarget + " FORCE ROW LEVEL SECURITY");
     EXPECT_LT(rename, force);
     EXPECT_LT(force, sql.size() - 1);
+}
+
+TEST(ObjectClone, SwapSpecKeepsBothDirectionsObjectSql) {
+    ShadowPlan p = hostile_plan();
+    SwapSpec spec = SwapSpec::from(hostile_table(), p);
+    EXPECT_EQ(spec.object_sql, p.swap_sql);
+    EXPECT_EQ(spec.rollback_object_sql, p.rollback_sql);
+    EXPECT_EQ(spec.rollback_after_commit_sql, p.rollback_after_commit_sql);
+    EXPECT_EQ(SwapSpec::from_json(spec.to_json()), spec);
+    // A spec stored before rollbacks moved objects has no rollback keys.
+    SwapSpec old = SwapSpec::from_json(
+        R"({"index_renames": [], "sequences": [], "identity_always_columns": [],)"
+        R"( "forward_key": ["id"], "reverse_key": ["id", "at"], "object_sql": ["X"]})");
+    EXPECT_EQ(old.object_sql, std::vector<std::string>{"X"});
+    EXPECT_TRUE(old.rollback_object_sql.empty());
+    EXPECT_THROW(SwapSpec::from_json("{}"), std::runtime_error);
 }
 
 TEST(ObjectClone, ExtendedStatisticsClonedAndSwappedByName) {
