@@ -77,3 +77,5 @@ echo "source write-blocked per swap (lock wait + hold): p50 ${p50} ms, p99 ${p99
 echo "longest single attempt per swap (failed attempts too): p99 ${longest_p99} ms, max $(tail -1 "$STATE/longest") ms; failed attempts: $retries"
 echo "pgbench: $txns transactions, $failed failed, $aborted aborted clients, worst transaction latency ${worst_ms} ms"
 echo "all swaps (ms): $(tr '\n' ' ' <"$STATE/locks")"
+echo "where the time went in swaps over 100 ms, and warnings from the lock loop:"
+grep -E 'was locked for [0-9]{3,}|swap statement took|retrying in|lock_timeout in swap' "$STATE/run.out" | cut -c1-400 || true

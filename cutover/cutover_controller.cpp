@@ -31,6 +31,12 @@ std::string random_nonce() {
     return buf;
 }
 
+/// lock_timeout (55P03) or, for a whole LOCK statement, statement_timeout
+/// (57014 query_canceled).
+bool lock_wait_expired(const pg::PgError& e) {
+    return e.is_lock_timeout() || e.sqlstate() == "57014";
+}
+
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
@@ -112,8 +118,8 @@ std::vector<LockBlocker> find_lock_blockers(pg::Connection& conn, const Qualifie
         {qualified(table), std::to_string(min_age_s)});
     std::vector<LockBlocker> out;
     for (int i = 0; i < r.rows(); ++i) {
-        out.push_back({r.str(i, 0), r.str(i, 1), r.str(i, 2), static_cast<int>(r.i64(i, 3)),
-                       r.str(i, 4)});
+        out.push_back(
+            {r.str(i, 0), r.str(i, 1), r.str(i, 2), static_cast<int>(r.i64(i, 3)), r.str(i, 4)});
     }
     return out;
 }
@@ -128,21 +134,23 @@ CutoverController::Outcome CutoverController::attempt(double& block_ms) {
     lock_conn.exec("SET LOCAL lock_timeout = " + std::to_string(opts_.lock_timeout_ms));
     auto t0 = Clock::now();
     try {
-        lock_conn.exec("LOCK TABLE " + qualified(lock_table_) + " IN ACCESS EXCLUSIVE MODE");
+        lock_bounded(lock_conn, lock_table_);
     } catch (const pg::PgError& e) {
         lock_conn.rollback_quietly();
         block_ms = ms_since(t0);
-        if (e.is_lock_timeout())
+        if (lock_wait_expired(e))
             return Outcome::LockTimeout;
         throw;
     }
+    auto granted = Clock::now();
+    timing_ = {std::chrono::duration<double, std::milli>(granted - t0).count(), 0, 0, 0, 0};
     try {
         std::string nonce = opts_.job_name + ":" + random_nonce();
         barrier_conn.exec_params("SELECT pg_logical_emit_message(true, 'pgshift', $1)", {nonce});
         // Counted from the grant: with the lock wait bounded by lock_timeout,
         // the application waits at most lock_timeout_ms + barrier_timeout_ms
         // (plus the swap statements) behind one attempt.
-        auto deadline = Clock::now() + std::chrono::milliseconds(opts_.barrier_timeout_ms);
+        auto deadline = granted + std::chrono::milliseconds(opts_.barrier_timeout_ms);
         while (!progress_.barrier_applied(nonce)) {
             if (progress_.stopping()) {
                 throw CutoverFailed("the change stream stopped during cutover: " +
@@ -155,16 +163,63 @@ CutoverController::Outcome CutoverController::attempt(double& block_ms) {
             }
             std::this_thread::sleep_for(std::chrono::microseconds(200));
         }
+        timing_.barrier_ms = ms_since(granted);
+        // The table taking the live name, with its partitions, is locked
+        // only now: before the barrier the applier still writes into it. Its
+        // partitions may be held by autovacuum, which a lock request cancels
+        // only after deadlock_timeout; waiting here, bounded, keeps the
+        // statements below from waiting one lock_timeout each.
+        auto swap_in_start = Clock::now();
+        lock_bounded(lock_conn, swap_in_table_);
+        timing_.swap_in_lock_ms = ms_since(swap_in_start);
+        auto swap_start = Clock::now();
         for (const auto& sql : statements_)
-            lock_conn.exec(sql);
+            run_swap_statement(lock_conn, sql);
+        timing_.swap_ms = ms_since(swap_start);
         test_pause_at("swap");
+        auto commit_start = Clock::now();
         lock_conn.exec("COMMIT");
+        timing_.commit_ms = ms_since(commit_start);
+    } catch (const pg::PgError& e) {
+        lock_conn.rollback_quietly();
+        block_ms = ms_since(t0);
+        // Locking the table swapped in, or a swap statement waiting for a
+        // lock on another relation (a referencing table, a view): bounded
+        // like the first lock, and one more failed attempt, not a failed job.
+        if (lock_wait_expired(e))
+            return Outcome::LockTimeout;
+        throw;
     } catch (...) {
         lock_conn.rollback_quietly();
         throw;
     }
     block_ms = ms_since(t0);
     return Outcome::Done;
+}
+
+void CutoverController::lock_bounded(pg::Connection& conn, const QualifiedName& table) {
+    // lock_timeout bounds each single lock wait, and LOCK on a partitioned
+    // table waits once per partition; statement_timeout bounds the whole
+    // statement, so the application waits at most lock_timeout_ms here.
+    conn.exec("SET LOCAL statement_timeout = " + std::to_string(opts_.lock_timeout_ms) +
+              "; LOCK TABLE " + qualified(table) +
+              " IN ACCESS EXCLUSIVE MODE; SET LOCAL statement_timeout TO DEFAULT");
+}
+
+void CutoverController::run_swap_statement(pg::Connection& conn, const std::string& sql) {
+    auto start = Clock::now();
+    try {
+        conn.exec(sql);
+    } catch (const pg::PgError& e) {
+        if (lock_wait_expired(e))
+            spdlog::warn("cutover: lock_timeout in swap statement: {}", sql);
+        throw;
+    }
+    // Every millisecond here is a millisecond the application waits; name
+    // the statement when it is slow (e.g. waiting for autovacuum on the shadow).
+    double ms = ms_since(start);
+    if (ms > 50)
+        spdlog::warn("cutover: swap statement took {:.1f} ms under the lock: {}", ms, sql);
 }
 
 void CutoverController::catch_up_before_lock(pg::Connection& conn) {
@@ -251,8 +306,11 @@ CutoverResult CutoverController::run() {
         if (outcome == Outcome::Done) {
             spdlog::info(
                 "cutover: {} swapped; source was locked for {:.1f} ms (attempt {}, longest "
-                "attempt {:.1f} ms)",
-                lock_table_.display(), block_ms, n, longest_ms);
+                "attempt {:.1f} ms; lock wait {:.1f}, barrier {:.1f}, lock of {} {:.1f}, swap "
+                "{:.1f}, commit {:.1f} ms)",
+                lock_table_.display(), block_ms, n, longest_ms, timing_.lock_wait_ms,
+                timing_.barrier_ms, swap_in_table_.display(), timing_.swap_in_lock_ms,
+                timing_.swap_ms, timing_.commit_ms);
             return {block_ms, longest_ms, n};
         }
         if (outcome == Outcome::LockTimeout) {

@@ -52,7 +52,7 @@ struct CutoverOptions {
 struct LockBlocker {
     std::string pid;
     std::string user;
-    std::string state;  ///< pg_stat_activity.state, e.g. "idle in transaction"
+    std::string state;   ///< pg_stat_activity.state, e.g. "idle in transaction"
     int xact_age_s = 0;  ///< seconds since its transaction started
     std::string query;   ///< its current or last statement, whitespace folded, 100 characters
     std::string describe() const;
@@ -78,7 +78,7 @@ struct SwapPlan {
 };
 
 struct CutoverResult {
-    double lock_ms = 0;          ///< lock wait + hold of the successful attempt, milliseconds
+    double lock_ms = 0;           ///< lock wait + hold of the successful attempt, milliseconds
     double longest_block_ms = 0;  ///< the longest single attempt (failed ones too), milliseconds
     int attempts = 0;
 };
@@ -106,12 +106,14 @@ std::vector<std::string> run_after_commit(pg::Connection& conn, const SwapPlan& 
 class CutoverController {
   public:
     /// lock_table is the live table (the source for a cutover, the new table
-    /// for a rollback); statements run under its lock after the barrier.
-    /// progress belongs to the stream that feeds the table being swapped in.
-    CutoverController(CutoverOptions opts, QualifiedName lock_table,
+    /// for a rollback); swap_in_table takes its name (the shadow, or the old
+    /// table) and is locked after the barrier; statements run under both
+    /// locks. progress belongs to the stream that feeds swap_in_table.
+    CutoverController(CutoverOptions opts, QualifiedName lock_table, QualifiedName swap_in_table,
                       std::vector<std::string> statements, Progress& progress)
         : opts_(std::move(opts)),
           lock_table_(std::move(lock_table)),
+          swap_in_table_(std::move(swap_in_table)),
           statements_(std::move(statements)),
           progress_(progress) {}
 
@@ -124,14 +126,24 @@ class CutoverController {
     enum class Outcome { Done, LockTimeout, BarrierTimeout };
     /// One attempt; block_ms gets the time from LOCK to COMMIT or ROLLBACK.
     Outcome attempt(double& block_ms);
+    /// LOCK TABLE ... IN ACCESS EXCLUSIVE MODE (with its partitions), the
+    /// whole statement bounded by lock_timeout_ms.
+    void lock_bounded(pg::Connection& conn, const QualifiedName& table);
+    /// Runs one swap statement; warns when it is slow or hits lock_timeout.
+    void run_swap_statement(pg::Connection& conn, const std::string& sql);
     void report_blockers(pg::Connection& conn);
     void catch_up_before_lock(pg::Connection& conn);
     [[noreturn]] void give_up(pg::Connection& conn, int lock_timeouts, int barrier_timeouts);
 
     CutoverOptions opts_;
     QualifiedName lock_table_;
+    QualifiedName swap_in_table_;
     std::vector<std::string> statements_;
     Progress& progress_;
+    /// Where the last attempt's time went, milliseconds (logged on success).
+    struct Timing {
+        double lock_wait_ms, barrier_ms, swap_in_lock_ms, swap_ms, commit_ms;
+    } timing_{};
 };
 
 }  // namespace pgshift

@@ -131,8 +131,8 @@ class PhaseController {
     int copy_chunks_total_ = 0;
     /// (time, rows copied) over the last few seconds, for the copy rate.
     std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;
-    bool tty_ = false;  ///< stderr is a terminal: progress bar instead of log lines
-    bool swap_gave_up_ = false;        ///< a cutover gave up: wait for `pgshift cutover`
+    bool tty_ = false;           ///< stderr is a terminal: progress bar instead of log lines
+    bool swap_gave_up_ = false;  ///< a cutover gave up: wait for `pgshift cutover`
 };
 
 }  // namespace pgshift

@@ -179,9 +179,8 @@ void PhaseController::abandon_swap(Direction dir, const std::string& why) {
     rollback_requested_ = false;
     swap_gave_up_ = !reverse;
     spdlog::error("{}: {}. The job keeps streaming {}; run `pgshift {} -c {}` to try again",
-                  reverse ? "rollback" : "cutover", why,
-                  reverse ? "new -> old" : "into the shadow", reverse ? "rollback" : "cutover",
-                  cfg_.path);
+                  reverse ? "rollback" : "cutover", why, reverse ? "new -> old" : "into the shadow",
+                  reverse ? "rollback" : "cutover", cfg_.path);
 }
 
 void PhaseController::finalize() {
@@ -319,7 +318,9 @@ bool PhaseController::run_stream(Direction dir) {
                               cfg_.cancel_blockers};
             CutoverResult result;
             try {
-                result = CutoverController(co, names_.source, statements, *progress_).run();
+                result = CutoverController(co, names_.source, reverse ? names_.old : names_.shadow,
+                                           statements, *progress_)
+                             .run();
             } catch (const CutoverGaveUp& e) {
                 abandon_swap(dir, e.what());
                 prepared_next = false;
