@@ -6,7 +6,8 @@
 # transactions, and the worst transaction latency pgbench saw. A swap that
 # needed several attempts also blocked writes during the failed ones: the
 # longest single attempt per swap is reported too.
-# Usage: bench/cutover_bench.sh [SWAPS] [SCALE]   (needs build/pgshift, or PGSHIFT_BIN)
+# Usage: bench/cutover_bench.sh [SWAPS] [SCALE]   (needs build/pgshift, or PGSHIFT_BIN;
+#        LOCK_TIMEOUT_MS, default 500, is [cutover] lock_timeout_ms)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${PGSHIFT_BIN:-$ROOT/build/pgshift}
@@ -28,7 +29,7 @@ column = aid
 interval = 100000
 [cutover]
 mode = manual
-lock_timeout_ms = 500
+lock_timeout_ms = ${LOCK_TIMEOUT_MS:-500}
 max_lag_bytes = 64kB
 INI
 q() { psql -X -At -c "$1"; }
@@ -68,12 +69,19 @@ max=$(sort -n "$STATE/locks" | tail -1)
 grep -oE 'longest attempt [0-9.]+ ms' "$STATE/run.out" | awk '{print $3}' | sort -n >"$STATE/longest"
 longest_p99=$(awk -v n="$n" 'NR == (int(n * 0.99 + 0.999999) > n ? n : int(n * 0.99 + 0.999999)) {print}' "$STATE/longest")
 retries=$(grep -c 'retrying in' "$STATE/run.out" || true)
+# Hold: from the grant to the end of COMMIT (barrier, swap, commit), the part
+# that does not depend on how long other transactions keep the table.
+grep -oE 'locked for [0-9.]+ ms .*lock wait [0-9.]+' "$STATE/run.out" |
+  awk '{print $3 - $NF}' | sort -n >"$STATE/hold"
+hold_p50=$(awk -v n="$n" 'NR == int((n + 1) / 2) {printf "%.1f", $1}' "$STATE/hold")
+hold_max=$(tail -1 "$STATE/hold")
 failed=$(cat "$STATE"/txn* | awk '$6 == "failed" || $3 == "failed" {f++} END {print f + 0}')
 txns=$(cat "$STATE"/txn* | wc -l)
 worst_ms=$(cat "$STATE"/txn* | awk '{if ($3 + 0 > m) m = $3 + 0} END {printf "%.1f", m / 1000}')
 aborted=$(grep -c 'aborted' "$STATE/pgbench.out" || true)
 echo "swaps: $n (cutover and rollback alternately), pgbench -c 4 TPC-B at scale $SCALE"
 echo "source write-blocked per swap (lock wait + hold): p50 ${p50} ms, p99 ${p99} ms, max ${max} ms"
+echo "hold after the lock was granted (barrier + swap + commit): p50 ${hold_p50} ms, max ${hold_max} ms"
 echo "longest single attempt per swap (failed attempts too): p99 ${longest_p99} ms, max $(tail -1 "$STATE/longest") ms; failed attempts: $retries"
 echo "pgbench: $txns transactions, $failed failed, $aborted aborted clients, worst transaction latency ${worst_ms} ms"
 echo "all swaps (ms): $(tr '\n' ' ' <"$STATE/locks")"

@@ -130,6 +130,7 @@ CutoverController::Outcome CutoverController::attempt(double& block_ms) {
     auto lock_conn = pg::Connection::open(opts_.conninfo, co);
     auto barrier_conn = pg::Connection::open(opts_.conninfo, co);
     catch_up_before_lock(barrier_conn);
+    cancel_autovacuum(barrier_conn);
     lock_conn.exec("BEGIN");
     lock_conn.exec("SET LOCAL lock_timeout = " + std::to_string(opts_.lock_timeout_ms));
     auto t0 = Clock::now();
@@ -195,6 +196,27 @@ CutoverController::Outcome CutoverController::attempt(double& block_ms) {
     }
     block_ms = ms_since(t0);
     return Outcome::Done;
+}
+
+void CutoverController::cancel_autovacuum(pg::Connection& conn) {
+    // An autovacuum worker on one of the partitions holds SHARE UPDATE
+    // EXCLUSIVE; PostgreSQL cancels it for a conflicting lock request, but
+    // only after deadlock_timeout (1 s), longer than lock_timeout_ms, so
+    // every attempt would time out behind it. Cancel it first, as the server
+    // would. Never a vacuum preventing wraparound: the server does not
+    // cancel those either.
+    auto r = conn.exec_params(
+        "SELECT a.pid, l.relation::regclass::text, pg_cancel_backend(a.pid)"
+        "  FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid"
+        " WHERE a.backend_type = 'autovacuum worker' AND a.datname = current_database()"
+        "   AND a.query NOT LIKE '%to prevent wraparound%'"
+        "   AND l.relation IN (SELECT relid FROM pg_partition_tree($1::regclass)"
+        "                      UNION ALL SELECT relid FROM pg_partition_tree($2::regclass))",
+        {qualified(lock_table_), qualified(swap_in_table_)});
+    for (int i = 0; i < r.rows(); ++i) {
+        spdlog::info("cutover: cancelled autovacuum of {} (pid {}) before locking", r.str(i, 1),
+                     r.str(i, 0));
+    }
 }
 
 void CutoverController::lock_bounded(pg::Connection& conn, const QualifiedName& table) {

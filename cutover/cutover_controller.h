@@ -132,6 +132,9 @@ class CutoverController {
     /// Runs one swap statement; warns when it is slow or hits lock_timeout.
     void run_swap_statement(pg::Connection& conn, const std::string& sql);
     void report_blockers(pg::Connection& conn);
+    /// Cancels autovacuum workers (not anti-wraparound ones) on either table
+    /// or their partitions.
+    void cancel_autovacuum(pg::Connection& conn);
     void catch_up_before_lock(pg::Connection& conn);
     [[noreturn]] void give_up(pg::Connection& conn, int lock_timeouts, int barrier_timeouts);
 
