@@ -26,6 +26,30 @@ std::vector<CopyChunk> key_chunks(const std::vector<std::vector<std::string>>& b
     return chunks;
 }
 
+std::vector<CopyChunk> merge_committed(const std::vector<CopyChunk>& chunks,
+                                       const std::vector<int>& committed, int max_per_range) {
+    std::vector<int> numbers = committed;
+    std::sort(numbers.begin(), numbers.end());
+    std::vector<CopyChunk> out;
+    int run = 0;  // chunks in out.back()
+    int last = -2;
+    for (int n : numbers) {
+        auto it = std::find_if(chunks.begin(), chunks.end(),
+                               [n](const CopyChunk& c) { return c.number == n; });
+        if (it == chunks.end())
+            continue;
+        if (n == last + 1 && run < max_per_range && !out.empty()) {
+            out.back().upper = it->upper;
+            ++run;
+        } else {
+            out.push_back(*it);
+            run = 1;
+        }
+        last = n;
+    }
+    return out;
+}
+
 std::vector<CopyChunk> ctid_chunks(int64_t heap_pages, int64_t pages_per_chunk) {
     pages_per_chunk = std::max<int64_t>(1, pages_per_chunk);
     std::vector<CopyChunk> chunks;

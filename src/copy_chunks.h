@@ -43,6 +43,13 @@ int chunk_count(int64_t rows, int64_t chunk_rows, int workers);
 /// values as text): n boundaries give n + 1 chunks, numbered from 0.
 std::vector<CopyChunk> key_chunks(const std::vector<std::vector<std::string>>& boundaries);
 
+/// The committed chunks as few key ranges as possible for reconciliation:
+/// runs of consecutive chunk numbers merged, at most `max_per_range` chunks
+/// per range (each range is one anti-join that scans the shadow, which has
+/// no index yet). A merged range keeps the number of its first chunk.
+std::vector<CopyChunk> merge_committed(const std::vector<CopyChunk>& chunks,
+                                       const std::vector<int>& committed, int max_per_range);
+
 /// Ctid chunks of `pages_per_chunk` blocks over `heap_pages` blocks; the last
 /// chunk is open-ended, so pages added after the size was read are covered.
 std::vector<CopyChunk> ctid_chunks(int64_t heap_pages, int64_t pages_per_chunk);

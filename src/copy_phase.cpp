@@ -100,9 +100,10 @@ std::vector<QualifiedName> shadow_leaves(pg::Connection& conn, const QualifiedNa
 /// copy that setting and pgshift leaves it alone).
 bool source_sets_autovacuum(pg::Connection& conn, const QualifiedName& source) {
     return conn
-        .exec_params("SELECT EXISTS (SELECT FROM pg_class c, unnest(c.reloptions) o"
-                     " WHERE c.oid = to_regclass($1) AND o LIKE 'autovacuum_enabled=%')",
-                     {source.quoted()})
+        .exec_params(
+            "SELECT EXISTS (SELECT FROM pg_class c, unnest(c.reloptions) o"
+            " WHERE c.oid = to_regclass($1) AND o LIKE 'autovacuum_enabled=%')",
+            {source.quoted()})
         .boolean(0, 0);
 }
 

@@ -222,7 +222,7 @@ class Worker {
         progress_.rows_copied.fetch_add(added - removed, std::memory_order_relaxed);
         if (removed > 0 || added > 0) {
             spdlog::info(
-                "copy: chunk {} (committed before the restart): {} rows removed, {} "
+                "copy: chunks from {} on (committed before the restart): {} rows removed, {} "
                 "copied again to match the new snapshot",
                 chunk.number, removed, added);
         }
@@ -256,12 +256,16 @@ bool wait_unpaused(Progress& progress) {
 
 void SnapshotCopier::run(const std::function<void()>& snapshot_imported) {
     std::vector<const CopyChunk*> pending;
-    std::vector<const CopyChunk*> committed;
     for (const auto& c : task_.chunks) {
-        bool done = std::find(task_.committed.begin(), task_.committed.end(), c.number) !=
-                    task_.committed.end();
-        (done ? committed : pending).push_back(&c);
+        if (std::find(task_.committed.begin(), task_.committed.end(), c.number) ==
+            task_.committed.end())
+            pending.push_back(&c);
     }
+    // Reconciled as merged ranges: each is one anti-join over the shadow.
+    std::vector<CopyChunk> merged = merge_committed(task_.chunks, task_.committed, 32);
+    std::vector<const CopyChunk*> committed;
+    for (const auto& c : merged)
+        committed.push_back(&c);
     int nworkers = std::max<int>(
         1,
         std::min<int>(task_.workers, static_cast<int>(std::max(pending.size(), committed.size()))));
@@ -311,8 +315,8 @@ void SnapshotCopier::run(const std::function<void()>& snapshot_imported) {
         throw std::runtime_error(*err);
     if (progress_.stopping())
         throw JobStopped("the copy was interrupted");
-    spdlog::info("copy: {} chunks copied, {} reconciled, with {} workers", pending.size(),
-                 committed.size(), nworkers);
+    spdlog::info("copy: {} chunks copied, {} reconciled (in {} ranges), with {} workers",
+                 pending.size(), task_.committed.size(), committed.size(), nworkers);
 }
 
 }  // namespace pgshift

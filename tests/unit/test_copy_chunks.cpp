@@ -42,6 +42,19 @@ TEST(KeyChunks, NoBoundariesIsOneUnboundedChunk) {
     EXPECT_EQ(chunk_predicate(ChunkKind::Key, {"\"id\""}, chunks[0], lit), "true");
 }
 
+TEST(MergeCommitted, RunsOfConsecutiveChunksBecomeOneRange) {
+    auto chunks = key_chunks({{"10"}, {"20"}, {"30"}, {"40"}, {"50"}});  // 6 chunks
+    auto merged = merge_committed(chunks, {4, 0, 1, 2, 5}, 100);
+    ASSERT_EQ(merged.size(), 2u);
+    EXPECT_EQ(merged[0], (CopyChunk{0, std::nullopt, Key{"30"}}));
+    EXPECT_EQ(merged[1], (CopyChunk{4, Key{"40"}, std::nullopt}));
+    auto capped = merge_committed(chunks, {0, 1, 2, 3, 4, 5}, 4);
+    ASSERT_EQ(capped.size(), 2u);
+    EXPECT_EQ(capped[0], (CopyChunk{0, std::nullopt, Key{"40"}}));
+    EXPECT_EQ(capped[1], (CopyChunk{4, Key{"40"}, std::nullopt}));
+    EXPECT_TRUE(merge_committed(chunks, {}, 4).empty());
+}
+
 TEST(CtidChunks, BlockRangesWithAnOpenLastChunk) {
     auto chunks = ctid_chunks(250, 100);
     ASSERT_EQ(chunks.size(), 3u);
@@ -276,7 +289,8 @@ TEST(CopyConfig, BadValuesNameTheKey) {
             parse_config_string(std::string(kBase) + "[copy]\n" + bad + "\n");
             ADD_FAILURE() << bad;
         } catch (const ConfigError& e) {
-            std::string key = std::string("copy.") + std::string(bad).substr(0, std::string(bad).find(' '));
+            std::string key =
+                std::string("copy.") + std::string(bad).substr(0, std::string(bad).find(' '));
             EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
         }
     }
