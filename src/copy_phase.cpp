@@ -262,12 +262,15 @@ void PhaseController::snapshot_copy(const std::string& snapshot,
         }
     }
     copy_thread.join();
+    if (!failure) {
+        next_tick_ = {};
+        copy_tick();
+    }
+    // The bar is redrawn in place; end its line before anything else is logged.
     if (tty_)
         std::fputc('\n', stderr);
     if (failure)
         std::rethrow_exception(failure);
-    next_tick_ = {};
-    copy_tick();
     double secs = std::chrono::duration<double>(Clock::now() - copy_started_).count();
     spdlog::info("copy: {} rows, {} MB in {:.1f} s", counters_.rows_copied,
                  progress_->bytes_copied.load() >> 20, secs);
