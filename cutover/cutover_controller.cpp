@@ -37,6 +37,10 @@ bool lock_wait_expired(const pg::PgError& e) {
     return e.is_lock_timeout() || e.sqlstate() == "57014";
 }
 
+/// SQLSTATE 42710: raised by an after-commit ADD CONSTRAINT that already ran
+/// before a crash (the other after-commit statements are idempotent).
+constexpr const char* kDuplicateObject = "42710";
+
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
@@ -88,6 +92,10 @@ std::vector<std::string> run_after_commit(pg::Connection& conn, const SwapPlan& 
             spdlog::info("after cutover: {}", sql);
             conn.exec(sql);
         } catch (const pg::PgError& e) {
+            if (e.sqlstate() == kDuplicateObject) {
+                spdlog::info("after cutover: already done before a restart");
+                continue;
+            }
             spdlog::error("after cutover: {} failed: {}; run it again by hand", sql, e.what());
             failed.push_back(sql + ": " + e.what());
         }

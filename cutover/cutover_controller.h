@@ -100,7 +100,9 @@ class CutoverGaveUp : public CutoverFailed {
 std::vector<std::string> swap_statements(const SwapPlan& plan);
 
 /// Runs plan.after_commit_sql on `conn`, each on its own; returns the
-/// statements that failed, with the server's message.
+/// statements that failed, with the server's message. Safe to run again after
+/// a crash part-way: VALIDATE CONSTRAINT of a valid constraint is a no-op and
+/// an ADD CONSTRAINT that already ran (SQLSTATE 42710) counts as done.
 std::vector<std::string> run_after_commit(pg::Connection& conn, const SwapPlan& plan);
 
 class CutoverController {

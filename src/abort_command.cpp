@@ -163,6 +163,7 @@ int finalize_command(const JobConfig& cfg, bool drop_old) {
             return kExitRuntime;
         }
     } else {
+        finish_after_swap(conn, state, *job);
         finalize_job(conn, names, state, drop_old, cfg.lock_timeout_ms);
     }
     std::printf(

@@ -1,13 +1,30 @@
 #include "job_cleanup.h"
 
-#include "job_state.h"
-
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <thread>
 
+#include "cutover/cutover_controller.h"
+#include "job_state.h"
+#include "swap_spec.h"
+
 namespace pgshift {
+
+void finish_after_swap(pg::Connection& conn, JobState& state, const JobRecord& job) {
+    if (job.after_swap_pending.empty())
+        return;
+    spdlog::warn(
+        "job {}: the last {} committed but pgshift stopped before its after-commit "
+        "statements ran; running them now",
+        job.job_name, job.after_swap_pending);
+    auto spec = SwapSpec::from_json(job.swap_spec);
+    SwapPlan swap;
+    swap.after_commit_sql = job.after_swap_pending == "rollback" ? spec.rollback_after_commit_sql
+                                                                 : spec.after_commit_sql;
+    run_after_commit(conn, swap);
+    state.clear_after_swap_pending();
+}
 
 void terminate_job_sessions(pg::Connection& conn, const std::string& application_name) {
     conn.exec_params(

@@ -22,6 +22,12 @@ void drop_stream_objects(pg::Connection& conn, const std::string& slot,
 /// going away still holds it).
 void drop_origin(pg::Connection& conn, const std::string& origin);
 
+/// Runs the after-commit statements (VALIDATE CONSTRAINT, root foreign keys)
+/// of a swap that committed before the process died
+/// (JobRecord::after_swap_pending), then clears the flag; nothing when none
+/// is pending. Errors of single statements are logged with the statement.
+void finish_after_swap(pg::Connection& conn, JobState& state, const JobRecord& job);
+
 /// `finalize`: drops both streams' objects, the old table when asked (under
 /// lock_timeout, retried), and marks the job done.
 void finalize_job(pg::Connection& conn, const JobNames& names, JobState& state, bool drop_old,

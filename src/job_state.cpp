@@ -38,6 +38,7 @@ ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS drop_old boolean NOT NULL DEFA
 ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS swaps int NOT NULL DEFAULT 0;
 ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS swap_spec text NOT NULL DEFAULT '';
 ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS copy_progress text NOT NULL DEFAULT '';
+ALTER TABLE pgshift.jobs ADD COLUMN IF NOT EXISTS after_swap_pending text NOT NULL DEFAULT '';
 COMMENT ON TABLE pgshift.jobs IS 'pgshift job state: one row per conversion job';
 )SQL";
 
@@ -68,7 +69,8 @@ std::optional<JobRecord> JobState::load() {
         "       rows_copied, rows_estimated, changes_applied, coalesce(applied_lsn, '0/0'),"
         "       lag_bytes, lag_seconds, peak_lag_bytes, last_lock_ms, lock_attempts, last_error,"
         "       cutover_requested, started_at, updated_at, rollback_requested,"
-        "       finalize_requested, drop_old, swaps, swap_spec, copy_progress"
+        "       finalize_requested, drop_old, swaps, swap_spec, copy_progress,"
+        "       after_swap_pending"
         "  FROM pgshift.jobs WHERE job_name = $1",
         {job_});
     if (r.rows() == 0)
@@ -100,6 +102,7 @@ std::optional<JobRecord> JobState::load() {
     j.swaps = static_cast<int>(r.i64(0, 21));
     j.swap_spec = r.str(0, 22);
     j.copy_progress = r.str(0, 23);
+    j.after_swap_pending = r.str(0, 24);
     return j;
 }
 
@@ -115,7 +118,7 @@ void JobState::create(const std::string& source, const std::string& shadow, cons
         "   lag_seconds = 0, peak_lag_bytes = 0, last_lock_ms = NULL, lock_attempts = 0,"
         "   last_error = '', cutover_requested = false, rollback_requested = false,"
         "   finalize_requested = false, drop_old = false, swaps = 0, copy_progress = '',"
-        "   started_at = now(),"
+        "   after_swap_pending = '', started_at = now(),"
         "   updated_at = now()",
         {job_, source, shadow, slot, std::to_string(rows_estimated)});
 }
@@ -185,11 +188,18 @@ void JobState::request_finalize(bool drop_old) {
         {job_, drop_old ? "true" : "false"});
 }
 
-std::string JobState::swap_sql(Phase phase) const {
+std::string JobState::swap_sql(Phase phase, std::string_view after_swap_pending) const {
     return std::string("UPDATE pgshift.jobs SET phase = '") + to_string(phase) +
            "', swaps = swaps + 1, cutover_requested = false, rollback_requested = false,"
-           " last_error = '', updated_at = now() WHERE job_name = " +
-           conn_.literal(job_);
+           " last_error = '', after_swap_pending = " +
+           conn_.literal(after_swap_pending) +
+           ", updated_at = now() WHERE job_name = " + conn_.literal(job_);
+}
+
+void JobState::clear_after_swap_pending() {
+    conn_.exec_params(
+        "UPDATE pgshift.jobs SET after_swap_pending = '', updated_at = now() WHERE job_name = $1",
+        {job_});
 }
 
 }  // namespace pgshift

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "lsn.h"
 #include "pg/connection.h"
@@ -45,6 +46,10 @@ struct JobRecord {
     std::string swap_spec;  ///< SwapSpec JSON, set before the shadow is created
     /// Snapshot copy figures as JSON (docs/status.md, "copy"); empty before the copy.
     std::string copy_progress;
+    /// "cutover" or "rollback" while that swap has committed but its
+    /// after-commit statements (SwapSpec::after_commit_sql or
+    /// rollback_after_commit_sql) have not all run; empty otherwise.
+    std::string after_swap_pending;
     std::string started_at;
     std::string updated_at;
 };
@@ -84,9 +89,12 @@ class JobState {
     void request_rollback();
     void request_finalize(bool drop_old);
     /// SQL (no trailing semicolon) that moves the job to `phase`, counts the
-    /// swap and clears the requests and last_error; run inside the swap
-    /// transaction.
-    std::string swap_sql(Phase phase) const;
+    /// swap, clears the requests and last_error and sets after_swap_pending
+    /// ("cutover", "rollback" or ""); run inside the swap transaction, so a
+    /// crash before the after-commit statements ran is seen on restart.
+    std::string swap_sql(Phase phase, std::string_view after_swap_pending) const;
+    /// The after-commit statements of the last swap have run.
+    void clear_after_swap_pending();
 
   private:
     pg::Connection& conn_;

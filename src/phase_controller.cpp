@@ -92,6 +92,8 @@ int PhaseController::run() {
         }
     }
     auto job = state_->load();
+    if (job)
+        finish_after_swap(conn_, *state_, *job);
     if (job && job->phase == Phase::Done) {
         drop_job_objects(conn_, names_, false);
         std::printf("job %s is already done: %s is partitioned\n", cfg_.job_name.c_str(),
@@ -111,15 +113,17 @@ int PhaseController::run() {
             spec_ = SwapSpec::from_json(job->swap_spec);
             stream_loop(reverse ? Direction::Reverse : Direction::Forward);
         } else if (job && job->phase == Phase::Copy && copy_resumable()) {
-            spdlog::warn("job {} was interrupted during the copy; it keeps the chunks already "
-                         "committed and copies the rest under a new snapshot",
-                         cfg_.job_name);
+            spdlog::warn(
+                "job {} was interrupted during the copy; it keeps the chunks already "
+                "committed and copies the rest under a new snapshot",
+                cfg_.job_name);
             resume_copy(*job);
             stream_loop(Direction::Forward);
         } else if (job && job->phase == Phase::Index) {
-            spdlog::warn("job {} was interrupted while building indexes; the copy is complete "
-                         "and its slot kept its position, so the index build continues",
-                         cfg_.job_name);
+            spdlog::warn(
+                "job {} was interrupted while building indexes; the copy is complete "
+                "and its slot kept its position, so the index build continues",
+                cfg_.job_name);
             resume_index(*job);
             stream_loop(Direction::Forward);
         } else {

@@ -297,11 +297,15 @@ bool PhaseController::run_stream(Direction dir) {
             swap.after_commit_sql =
                 reverse ? spec_.rollback_after_commit_sql : spec_.after_commit_sql;
             std::vector<std::string> statements;
+            std::string_view pending;
+            if (!swap.after_commit_sql.empty())
+                pending = reverse ? "rollback" : "cutover";
             if (reverse) {
-                swap.done_sql = state_->swap_sql(Phase::Sync);
+                swap.done_sql = state_->swap_sql(Phase::Sync, pending);
                 statements = rollback_statements(swap);
             } else {
-                swap.done_sql = state_->swap_sql(keep_reverse ? Phase::Reverse : Phase::Done);
+                swap.done_sql =
+                    state_->swap_sql(keep_reverse ? Phase::Reverse : Phase::Done, pending);
                 statements = swap_statements(swap);
                 if (keep_reverse) {
                     auto extra = reverse_target_statements(swap);
@@ -329,6 +333,8 @@ bool PhaseController::run_stream(Direction dir) {
             test_pause_at("after_swap");
             stop_threads();
             run_after_commit(conn_, swap);
+            if (!pending.empty())
+                state_->clear_after_swap_pending();
             drop_stream(dir);
             counters_.changes_applied = progress_->changes_applied.load();
             counters_.lag_bytes = 0;

@@ -8,12 +8,16 @@
 #  2. right after the swap committed (PGSHIFT_TEST_PAUSE_AT=after_swap): both
 #     say "partitioned table live, phase reverse"; `run` again drops the stale
 #     forward stream and resumes the reverse stream;
+#     the foreign key pgbench_accounts.bid -> pgbench_branches, whose root
+#     constraint is added after the swap commits, is added by the restart;
 #  then a rollback and finalize. After each restart the TPC-B invariant holds
 #  and the two tables match row for row. (A kill during the reverse stream
 #  itself is in t_reverse_rollback.sh.)
 . "$(dirname "$0")/lib.sh"
 
 "$PGBIN/pgbench" -i -s 2 -q "$DB" >/dev/null 2>&1
+q "ALTER TABLE pgbench_accounts ADD CONSTRAINT accounts_bid_fk FOREIGN KEY (bid) REFERENCES pgbench_branches" >/dev/null
+fk_valid() { q "SELECT coalesce(bool_and(convalidated)::text, 'missing') FROM pg_constraint WHERE conrelid = 'pgbench_accounts'::regclass AND conname = 'accounts_bid_fk'"; }
 write_job "$WORK/job.ini" pgbench_accounts aid 50000 "premake = 2" "[cutover]" "mode = manual" "reverse = true"
 start_job() { # start_job [PAUSE_POINT]
   PGSHIFT_TEST_PAUSE_AT=${1:-} "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
@@ -62,9 +66,13 @@ grep -q "resuming the forward change stream" "$WORK/run.out" || fail "forward st
 assert_eq "$(job_phase pgbench_accounts)" reverse "phase once the swap committed"
 assert_eq "$(relkind pgbench_accounts)" p "partitioned table live"
 assert_eq "$(relkind pgbench_accounts__pgshift_old)" r "old table kept"
+assert_eq "$(fk_valid)" missing "root foreign key before the after-commit statements"
 kill_job
 start_job
 wait_for grep -q "resuming the reverse" "$WORK/run.out" || { tail -20 "$WORK/run.out"; fail "reverse stream not resumed"; }
+grep -q "stopped before its after-commit statements ran" "$WORK/run.out" || fail "pending after-commit statements not noticed"
+assert_eq "$(fk_valid)" true "root foreign key added and valid after the restart"
+assert_eq "$(q "SELECT after_swap_pending FROM pgshift.jobs")" "" "after-commit flag cleared"
 one_slot() { [ "$(q "SELECT count(*) FROM pg_replication_slots WHERE database = '$DB'")" = 1 ]; }
 WAIT_SECS=30 wait_for one_slot || fail "stale forward slot not dropped: $(slots)"
 [ "$(slots)" != "$FWD_SLOT" ] || fail "the remaining slot is the forward one"
@@ -73,6 +81,8 @@ pause_and_compare "2. killed after the swap committed, resumed" pgbench_accounts
 
 "$PGSHIFT_BIN" rollback -c "$WORK/job.ini" >/dev/null || { tail -20 "$WORK/run.out"; fail "rollback failed"; }
 assert_eq "$(relkind pgbench_accounts)" r "plain table live after rollback"
+fk_is_valid() { [ "$(fk_valid)" = true ]; }
+wait_for fk_is_valid || fail "foreign key not back and validated on the plain table after the rollback: $(fk_valid)"
 sleep 2
 pause_and_compare "rolled back after the kills" pgbench_accounts__pgshift
 "$PGSHIFT_BIN" cutover -c "$WORK/job.ini" >/dev/null
