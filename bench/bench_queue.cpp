@@ -9,8 +9,12 @@
 // The batches are allocated once before timing and recycled (never freed by
 // the consumer), so only the queue itself is measured.
 //
-//   queue/change_queue  pgshift::ChangeQueue as is: try_push / try_pop with
-//                       its item and byte accounting.
+//   queue/change_queue  pgshift::ChangeQueue as the decoder and applier use
+//                       it: try_push_deferred (write-behind, flushed when
+//                       a push finds the queue full and at the end) / try_pop,
+//                       with its item and byte accounting.
+//   queue/change_queue_immediate  the same with try_push (every batch goes
+//                       into the ring at once).
 //   queue/spsc_raw      the bare boost::lockfree::spsc_queue<TxnBatch*> with
 //                       the same capacity, for reference.
 //   queue_one_thread/*  the same two queues driven by one thread (bursts of
@@ -74,6 +78,7 @@ class Backoff {
     unsigned spins_ = 0;
 };
 
+template <bool Deferred>
 void bm_change_queue(benchmark::State& state) {
     std::vector<TxnBatch>& batches = pool();
     auto queue = std::make_unique<ChangeQueue>();
@@ -83,10 +88,14 @@ void bm_change_queue(benchmark::State& state) {
             for (size_t i = 0; i < kItems; ++i) {
                 std::unique_ptr<TxnBatch> b(&batches[i & (kPool - 1)]);
                 Backoff backoff;
-                while (!queue->try_push(b))
+                while (!(Deferred ? queue->try_push_deferred(b) : queue->try_push(b))) {
+                    queue->flush();
                     backoff.wait();
-                // On success try_push released b, so nothing is freed here.
+                }
+                // On success the push released b, so nothing is freed here.
             }
+            while (!queue->flush())
+                std::this_thread::yield();
         });
         Backoff backoff;
         for (size_t i = 0; i < kItems;) {
@@ -185,8 +194,12 @@ void bm_spsc_raw_one_thread(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(kBurst));
 }
 
-BENCHMARK(bm_change_queue)
+BENCHMARK(bm_change_queue<true>)
     ->Name("queue/change_queue")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_change_queue<false>)
+    ->Name("queue/change_queue_immediate")
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(bm_spsc_raw)->Name("queue/spsc_raw")->UseRealTime()->Unit(benchmark::kMillisecond);

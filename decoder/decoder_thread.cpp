@@ -66,14 +66,14 @@ void DecoderThread::loop() {
     bool streaming_busy = false;
     while (!progress_.stopping()) {
         if (pending_) {
-            if (!queue_.try_push(pending_)) {
+            if (!queue_.try_push_deferred(pending_)) {
+                queue_.flush();
                 std::this_thread::sleep_for(milliseconds(1));
             }
         } else if (auto batch = assembler_.next_batch()) {
             // Drained before the next frame: TxnAssembler::feed() requires it.
             offer(std::move(batch));
-        } else if (auto frame = stream_->receive(read_timeout(),
-                                                 streaming_busy ? kReadNap : microseconds(0))) {
+        } else if (auto frame = receive_frame(streaming_busy)) {
             handle_frame(*frame);
             streaming_busy = true;
         } else {
@@ -84,6 +84,15 @@ void DecoderThread::loop() {
     }
     if (!progress_.error())
         send_status(false);
+}
+
+std::optional<std::string_view> DecoderThread::receive_frame(bool streaming_busy) {
+    if (auto frame = stream_->buffered_frame())
+        return frame;
+    // About to nap or wait on the socket: hand the written-behind batches to
+    // the applier first. A full ring keeps some back; wait briefly then.
+    milliseconds timeout = queue_.flush() ? read_timeout() : milliseconds(1);
+    return stream_->receive(timeout, streaming_busy ? kReadNap : microseconds(0));
 }
 
 void DecoderThread::handle_frame(std::string_view frame) {
@@ -133,7 +142,7 @@ void DecoderThread::offer(std::unique_ptr<TxnBatch> batch) {
     // Earlier chunks have no end LSN; the transaction is received with its last.
     if (batch->last_chunk)
         progress_.received_end.store(batch->end_lsn.value(), std::memory_order_release);
-    if (!queue_.try_push(batch))
+    if (!queue_.try_push_deferred(batch))
         pending_ = std::move(batch);
 }
 

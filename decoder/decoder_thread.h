@@ -79,6 +79,9 @@ class DecoderThread {
   private:
     void run();
     void loop();
+    /// A frame already buffered, else (after ChangeQueue::flush()) one
+    /// received within read_timeout(); nullopt when none came.
+    std::optional<std::string_view> receive_frame(bool streaming_busy);
     void handle_frame(std::string_view frame);
     void handle_message(std::string_view payload);
     void offer(std::unique_ptr<TxnBatch> batch);

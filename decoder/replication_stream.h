@@ -57,6 +57,12 @@ class ReplicationStream {
     /// server ends the stream or reports an error.
     std::optional<std::string_view> receive(std::chrono::milliseconds timeout,
                                             std::chrono::microseconds nap = {});
+    /// The next complete frame already read from the socket, if any, without
+    /// waiting or reading; valid until the next call.
+    std::optional<std::string_view> buffered_frame() {
+        frame_.reset();
+        return take_frame();
+    }
 
     /// Sends a standby status update ('r'); only `flush` moves a logical
     /// slot's confirmed_flush_lsn. Throws pg::PgError if the send fails.
@@ -66,7 +72,6 @@ class ReplicationStream {
 
   private:
     void wait_readable(std::chrono::milliseconds timeout);
-    /// The next complete frame already read from the socket, if any.
     std::optional<std::string_view> take_frame();
 
     pg::Connection conn_;

@@ -16,7 +16,12 @@
 // spsc_queue at once into a stash of its own and hands them out one by one,
 // so it reads the producer's index once per read-ahead instead of once per
 // batch. Stashed batches still count as in flight until handed out, so the
-// byte budget is exact; the item bound may be exceeded by kReadAhead.
+// byte budget is exact. The producer can write behind in the same way
+// (try_push_deferred): batches wait in a buffer of its own and go into the
+// ring kWriteBehind at a time, or at flush(), which the decoder calls before
+// it waits for the socket; so it writes the ring's write index once per
+// hand-off rather than once per batch. The item bound may be exceeded by
+// kReadAhead + kWriteBehind.
 #pragma once
 
 #include <atomic>
@@ -42,6 +47,8 @@ class ChangeQueue {
     ~ChangeQueue() {
         while (stash_head_ < stash_len_)
             delete stash_[stash_head_++];
+        while (behind_head_ < behind_len_)
+            delete behind_[behind_head_++];
         TxnBatch* b = nullptr;
         while (queue_.pop(b))
             delete b;
@@ -51,19 +58,48 @@ class ChangeQueue {
     /// bytes) the caller keeps the batch and retries later. A batch larger
     /// than the whole budget is accepted when the queue is empty, so a single
     /// huge transaction cannot wedge the pipeline.
+    /// Batches written behind by try_push_deferred go first, so order holds.
     bool try_push(std::unique_ptr<TxnBatch>& batch) {
         size_t size = batch->bytes;
-        if (!budget_allows(size))
+        if (!budget_allows(size) || !flush())
             return false;
         if (!queue_.push(batch.get()))
             return false;
         batch.release();
-        // Published after the item: a reader may briefly see the batch popped
+        // Counted after the item: a reader may briefly see the batch popped
         // before it is counted as pushed, so bytes() and size() clamp at zero.
-        pushed_.bytes.store(pushed_.bytes.load(std::memory_order_relaxed) + size,
-                            std::memory_order_release);
-        pushed_.items.store(pushed_.items.load(std::memory_order_relaxed) + 1,
-                            std::memory_order_release);
+        count_pushed(size);
+        return true;
+    }
+
+    /// Producer side, write-behind: as try_push, but the batch may wait in
+    /// the producer's buffer (up to kWriteBehind batches, counted as in
+    /// flight) until the buffer is full or flush() is called. The producer
+    /// must flush() before it waits for anything, or the consumer may not see
+    /// a batch it has already accepted.
+    bool try_push_deferred(std::unique_ptr<TxnBatch>& batch) {
+        size_t size = batch->bytes;
+        if (!budget_allows(size))
+            return false;
+        if (behind_len_ == kWriteBehind && !flush())
+            return false;
+        behind_[behind_len_++] = batch.release();
+        count_pushed(size);
+        if (behind_len_ == kWriteBehind)
+            flush();
+        return true;
+    }
+
+    /// Producer side: moves the written-behind batches into the ring in one
+    /// operation. Returns false when the ring is full and some are still
+    /// behind (retry later).
+    bool flush() {
+        if (behind_head_ == behind_len_)
+            return true;
+        behind_head_ += queue_.push(behind_ + behind_head_, behind_len_ - behind_head_);
+        if (behind_head_ < behind_len_)
+            return false;
+        behind_head_ = behind_len_ = 0;
         return true;
     }
 
@@ -104,6 +140,13 @@ class ChangeQueue {
         return in_flight == 0 || in_flight + size <= max_bytes_;
     }
 
+    void count_pushed(size_t bytes) {
+        pushed_.bytes.store(pushed_.bytes.load(std::memory_order_relaxed) + bytes,
+                            std::memory_order_release);
+        pushed_.items.store(pushed_.items.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_release);
+    }
+
     void count_popped(size_t items, size_t bytes) {
         popped_.bytes.store(popped_.bytes.load(std::memory_order_relaxed) + bytes,
                             std::memory_order_release);
@@ -120,6 +163,7 @@ class ChangeQueue {
     }
 
     static constexpr size_t kReadAhead = 64;
+    static constexpr size_t kWriteBehind = 64;
 
     boost::lockfree::spsc_queue<TxnBatch*, boost::lockfree::capacity<kCapacity>> queue_;
     alignas(64) TxnBatch* stash_[kReadAhead]{};  ///< consumer only: read-ahead batches
@@ -128,6 +172,9 @@ class ChangeQueue {
     Totals pushed_;
     Totals popped_;
     alignas(64) size_t popped_bytes_seen_ = 0;  ///< producer's cached copy of popped_.bytes
+    TxnBatch* behind_[kWriteBehind]{};          ///< producer only: written-behind batches
+    size_t behind_head_ = 0;                    ///< next to move into the ring
+    size_t behind_len_ = 0;
     size_t max_bytes_;
 };
 
