@@ -493,7 +493,7 @@ void ApplierThread::buffer_insert(const pgoutput::RelationMsg& rel, uint32_t rel
         execute(build_insert(rel, target, tuple), rel, nullptr, tuple, batch);
         return;
     }
-    if (run_.rows > 0 && (run_.relid != relid || run_.copy_data.size() > kMaxRunBytes))
+    if (run_.rows > 0 && run_.relid != relid)
         flush_inserts();
     if (run_.rows == 0) {
         run_.relid = relid;
@@ -505,6 +505,30 @@ void ApplierThread::buffer_insert(const pgoutput::RelationMsg& rel, uint32_t rel
     }
     ++run_.rows;
     run_.source_lsn = batch.commit_lsn;
+    if (run_.copy_data.size() >= kCopyChunkBytes)
+        guard_copy(target, [&] { send_copy_chunk(rel, target); });
+}
+
+void ApplierThread::send_copy_chunk(const pgoutput::RelationMsg& rel, const TargetTable& target) {
+    if (!run_.copying) {
+        pipeline_->flush();
+        conn_.start_copy(build_copy_in(rel, target), PGRES_COPY_IN);
+        run_.copying = true;
+    }
+    conn_.put_copy_data(run_.copy_data);
+    run_.copy_data.clear();
+}
+
+template <typename Step>
+void ApplierThread::guard_copy(const TargetTable& target, Step&& step) {
+    try {
+        step();
+    } catch (const pg::PgError& e) {
+        throw BatchApplyError(std::string(e.what()) + " — while copying " +
+                              std::to_string(run_.rows) + " inserted rows into " +
+                              target.qualified + " (source transactions up to commit LSN " +
+                              run_.source_lsn.str() + "); nothing of them was applied");
+    }
 }
 
 void ApplierThread::flush_inserts() {
@@ -517,21 +541,14 @@ void ApplierThread::flush_inserts() {
         context.commit_lsn = run_.source_lsn;
         execute(build_insert(rel, target, run_.first), rel, nullptr, run_.first, context);
     } else {
-        pipeline_->flush();
-        try {
-            conn_.start_copy(build_copy_in(rel, target), PGRES_COPY_IN);
-            conn_.put_copy_data(run_.copy_data);
+        guard_copy(target, [&] {
+            send_copy_chunk(rel, target);
+            run_.copying = false;
             conn_.end_copy_in();
-        } catch (const pg::PgError& e) {
-            throw BatchApplyError(std::string(e.what()) + " — while copying " +
-                                  std::to_string(run_.rows) + " inserted rows into " +
-                                  target.qualified + " (source transactions up to commit LSN " +
-                                  run_.source_lsn.str() + "); nothing of them was applied");
-        }
+        });
         group_changes_ += run_.rows;
     }
-    run_.rows = 0;
-    run_.copy_data.clear();
+    run_ = InsertRun{};
 }
 
 void ApplierThread::commit_group() {

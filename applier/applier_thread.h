@@ -15,9 +15,12 @@
 // cutover barrier, whose nonce is published only once it is committed. A
 // source transaction that arrives in chunks is never split across commits.
 //
-// Runs of INSERTs into one table (also across grouped transactions) are
-// buffered and sent as one COPY ... FROM STDIN: one round trip instead of one
-// per row. The run is flushed before any other statement, so order holds.
+// Runs of INSERTs into one table (also across grouped transactions) are sent
+// as one COPY ... FROM STDIN: one round trip instead of one per row. The COPY
+// starts once a run has kCopyChunkBytes of rows and takes further rows in
+// chunks of that size, so the target backend parses them while this thread
+// works on the next ones. The run is ended before any other statement, so
+// order holds.
 //
 // Runs of UPDATEs (or DELETEs) of one shape (relation, columns sent, kinds of
 // old values) are sent as one set-based statement (build_update with batch:
@@ -131,6 +134,12 @@ class ApplierThread {
     void commit_group();
     void buffer_insert(const pgoutput::RelationMsg& rel, uint32_t relid,
                        const pgoutput::TupleData& tuple, const TxnBatch& batch);
+    /// Sends the COPY rows buffered so far, starting the COPY if needed, so
+    /// that the target parses them while this thread decodes the next ones.
+    void send_copy_chunk(const pgoutput::RelationMsg& rel, const TargetTable& target);
+    /// Runs `step`, turning a failed COPY into a BatchApplyError for the run.
+    template <typename Step>
+    void guard_copy(const TargetTable& target, Step&& step);
     void flush_inserts();
     const TargetTable& target_for(uint32_t relid);
 
@@ -155,7 +164,8 @@ class ApplierThread {
         uint32_t relid = 0;
         int64_t rows = 0;
         pgoutput::TupleData first;  ///< a run of one row is sent as a plain INSERT
-        std::string copy_data;      ///< COPY text rows (from the second row on)
+        std::string copy_data;      ///< COPY text rows not yet sent (from the second row on)
+        bool copying = false;       ///< COPY ... FROM STDIN started on the connection
         Lsn source_lsn;             ///< commit LSN of the last row's transaction, for errors
     };
     InsertRun run_;
@@ -174,6 +184,8 @@ class ApplierThread {
     };
     static constexpr int64_t kMaxRunRows = 5000;
     static constexpr size_t kMaxRunBytes = 4u << 20;
+    /// COPY rows are sent in chunks of about this size while the run grows.
+    static constexpr size_t kCopyChunkBytes = 64u << 10;
     /// 16 MiB: with the 64 MiB queue and the two 8 MiB chunks in flight, the
     /// process stays under 200 MB of RSS (t_large_txn).
     static constexpr size_t kMaxRetainedBytes = 16u << 20;

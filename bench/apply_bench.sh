@@ -20,6 +20,9 @@
 #   PROFILE=0       1: perf record -a during each catch-up; per-process top
 #                   symbols in OUT/perf_<consumer>_<run>.txt (perf adds a little
 #                   load to both alike)
+#   WAITS=0         1: sample pg_stat_activity every 10 ms during each catch-up;
+#                   each consumer process's share of samples per wait event
+#                   (or "running") in OUT/waits_<consumer>_<run>.txt
 #   QUIET_MAX=300   seconds to wait before each measurement for other
 #                   processes on the machine to go quiet
 #   PGSHIFT=build/pgshift   binary to test (copied first, so a rebuild during
@@ -342,6 +345,30 @@ SQL
   OSAMPLER_PID=$!
   BG_PIDS+=("$OSAMPLER_PID")
 }
+# wait-event samples of the consumers' server processes (WAITS=1)
+start_wait_sampler() { # FILE
+  WSAMPLER_PID=""
+  [ "${WAITS:-0}" = 1 ] || return 0
+  cat >"$1.sql" <<'SQL'
+SELECT pid, CASE WHEN backend_type = 'client backend' THEN 'backend ' || application_name ELSE backend_type END,
+       coalesce(wait_event_type || ':' || wait_event, 'running')
+  FROM pg_stat_activity
+ WHERE backend_type IN ('walsender', 'logical replication worker', 'logical replication apply worker')
+    OR application_name LIKE 'pgshift/%'
+\watch 0.01
+SQL
+  "$PGBIN/psql" -X -At -F' ' -d postgres -f "$1.sql" >"$1.raw" 2>"$1.err" &
+  WSAMPLER_PID=$!
+  BG_PIDS+=("$WSAMPLER_PID")
+}
+stop_wait_sampler() { # FILE
+  [ -n "${WSAMPLER_PID:-}" ] || return 0
+  kill "$WSAMPLER_PID" 2>/dev/null; wait "$WSAMPLER_PID" 2>/dev/null || true
+  awk 'NF >= 3 { k = $2; for (i = 3; i < NF; i++) k = k " " $i; n[k] += 1; w[k, $NF] += 1 }
+       END { for (kw in w) { split(kw, a, SUBSEP); printf "%-45s %-40s %5.1f%%\n", a[1], a[2], 100 * w[kw] / n[a[1]] } }' \
+    "$1.raw" | sort -k1,1 -k3,3nr >"$1.txt"
+  log "  wait events (share of samples per process): $(tr -s ' ' <"$1.txt" | tr '\n' ';')"
+}
 # phase_rates FILE T0 T_END: "inserts/s updates/s deletes/s" from the samples
 phase_rates() {
   local b1 b2
@@ -493,6 +520,7 @@ catchup_native() {
   q postgres "SELECT pg_stat_reset_replication_slot('bench_sub')" >/dev/null
   perf_start "native_$r"
   start_origin_sampler "$NATIVE_ORIGIN" "$OUT/origin_native_$r"
+  start_wait_sampler "$OUT/waits_native_$r"
   q dst "ALTER SUBSCRIPTION bench_sub ENABLE"
   res=$(wait_bg native_healthy "SELECT t_origin || ' ' || coalesce(t_slot::text, 'NaN') FROM bench_wait('$NATIVE_ORIGIN', '$MARKER', 'bench_sub', '$TARGET', 3600)") ||
     native_failed
@@ -501,6 +529,7 @@ catchup_native() {
   local ws_cpu ap_cpu; ws_cpu=$(proc_cpu "$ws"); ap_cpu=$(proc_cpu "$ap")
   cpu_window_end 0
   perf_stop "native_$r" "$ws" "$ap"
+  stop_wait_sampler "$OUT/waits_native_$r"
   log "native catch-up $r: slot statistics: $(slot_stats bench_sub)"
   SECS=$(calc "${res% *} - $t0"); SECS_SLOT=$(calc "${res#* } - $t0")
   kill "$OSAMPLER_PID" 2>/dev/null; wait "$OSAMPLER_PID" 2>/dev/null || true
@@ -522,6 +551,7 @@ catchup_pgshift() {
   q postgres "SELECT pg_stat_reset_replication_slot('$PGSHIFT_SLOT')" >/dev/null
   perf_start "pgshift_$r"
   start_origin_sampler "$PGSHIFT_ORIGIN" "$OUT/origin_pgshift_$r"
+  start_wait_sampler "$OUT/waits_pgshift_$r"
   t0=$(now)
   start_pgshift "$OUT/events.ini" "$joblog"
   if ! res=$(wait_bg pgshift_alive "SELECT t_origin || ' ' || coalesce(t_slot::text, 'NaN') FROM bench_wait('$PGSHIFT_ORIGIN', '$MARKER', '$PGSHIFT_SLOT', '$TARGET', 3600)"); then
@@ -545,6 +575,7 @@ catchup_pgshift() {
   cpu_window_end "$pg_cpu"
   # shellcheck disable=SC2046
   perf_stop "pgshift_$r" "$ws" "$JOB_PID" $(q postgres "SELECT pid FROM pg_stat_activity WHERE application_name = 'pgshift/events' AND backend_type = 'client backend'")
+  stop_wait_sampler "$OUT/waits_pgshift_$r"
   log "pgshift catch-up $r: slot statistics: $(slot_stats "$PGSHIFT_SLOT")"
   SECS=$(calc "${res% *} - $t0"); SECS_SLOT=$(calc "${res#* } - $t0")
   kill "$OSAMPLER_PID" 2>/dev/null; wait "$OSAMPLER_PID" 2>/dev/null || true

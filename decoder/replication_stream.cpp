@@ -71,6 +71,12 @@ std::optional<std::string_view> ReplicationStream::receive(std::chrono::millisec
     frame_.reset();
     if (auto frame = take_frame())
         return frame;
+    // libpq reads one buffer (16 kB or so) per call: more may be waiting in
+    // the socket already, and napping then would only throttle the stream.
+    if (PQconsumeInput(conn_.raw()) == 0)
+        conn_.throw_error("replication connection lost");
+    if (auto frame = take_frame())
+        return frame;
     if (nap.count() > 0) {
         std::this_thread::sleep_for(nap);
         if (PQconsumeInput(conn_.raw()) == 0)

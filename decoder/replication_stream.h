@@ -49,7 +49,8 @@ class ReplicationStream {
 
     /// Waits up to `timeout` for one CopyData frame from the server and
     /// returns its bytes, valid until the next call; nullopt on timeout.
-    /// With a nonzero `nap`, an empty socket is first given `nap` to fill
+    /// With a nonzero `nap`, an empty socket (nothing buffered in libpq and
+    /// nothing to read) is first given `nap` to fill
     /// (sleeping, not polling) before waiting on it: while the stream is busy
     /// the walsender then writes into the socket without waking this thread
     /// once per message, which on loopback is charged to the walsender's own
