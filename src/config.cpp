@@ -520,15 +520,19 @@ const KeySpec kMaintainKeys[] = {
     {.name = "archive_schema",
      .apply = [](JobConfig& c, const std::string& v) { c.archive_schema = parse_identifier(v); },
      .identifier = true},
-    {.name = "archive_dir",
-     .apply = [](JobConfig& c, const std::string& v) { c.archive_dir = v; }},
+    {.name = "archive_dir", .apply = [](JobConfig& c, const std::string& v) { c.archive_dir = v; }},
 };
 
 const SectionSpec kSections[] = {
-    {"job", kJobKeys},       {"source", kSourceKeys},     {"partitioning", kPartitioningKeys},
+    {"job", kJobKeys},
+    {"source", kSourceKeys},
+    {"partitioning", kPartitioningKeys},
     {"subpartitioning", kSubpartitioningKeys},
-    {"copy", kCopyKeys},     {"cutover", kCutoverKeys},   {"safety", kSafetyKeys},
-    {"verify", kVerifyKeys}, {"maintain", kMaintainKeys},
+    {"copy", kCopyKeys},
+    {"cutover", kCutoverKeys},
+    {"safety", kSafetyKeys},
+    {"verify", kVerifyKeys},
+    {"maintain", kMaintainKeys},
 };
 
 const SectionSpec* find_section(std::string_view name) {

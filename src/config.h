@@ -146,7 +146,7 @@ struct JobConfig {
     /// {column, sub_column} (sub_column once when both are the same).
     std::vector<std::string> partition_columns() const;
     // [copy]
-    int copy_workers = 2;  ///< key "workers", 1..64; also the parallel index builds
+    int copy_workers = 2;              ///< key "workers", 1..64; also the parallel index builds
     int64_t copy_chunk_rows = 250000;  ///< key "chunk_rows", 1000..1e9: rows per copy chunk
     /// key "maintenance_work_mem": per index-building session, 1MB..64GB
     int64_t copy_maintenance_work_mem = 256LL << 20;
