@@ -10,6 +10,7 @@
 #include "job_names.h"
 #include "job_state.h"
 #include "phase_controller.h"
+#include "snapshot_copy.h"
 
 namespace pgshift {
 
@@ -60,6 +61,7 @@ int abort_command(const JobConfig& cfg) {
         terminate_job_sessions(conn, app);
     }
     drop_job_objects(conn, names, true);
+    drop_chunk_plan(conn, cfg.job_name);
     if (job)
         state.set_phase(Phase::Aborted);
     std::printf("job %s aborted: shadow, slot, publication and origin removed; %s is unchanged\n",

@@ -69,6 +69,9 @@ assert_no_job_objects() {
   assert_eq "$(q "SELECT count(*) FROM pg_publication")" 0 "publications"
   assert_eq "$(q "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'pgshift%'")" 0 "replication origins (cluster-wide)"
   assert_eq "$(q "SELECT count(*) FROM pg_class WHERE relname LIKE '%\_\_pgshift%'")" 0 "shadow relations"
+  if [ "$(q "SELECT to_regclass('pgshift.copy_chunks') IS NOT NULL")" = t ]; then
+    assert_eq "$(q "SELECT count(*) FROM pgshift.copy_chunks")" 0 "copy chunk plans"
+  fi
 }
 
 # same_rows A B: the two relations hold the same multiset of rows.
