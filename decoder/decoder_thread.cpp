@@ -82,6 +82,9 @@ void DecoderThread::loop() {
         if (status_due())
             send_status(false);
     }
+    // What the applier drains before it stops includes what was written
+    // behind (best effort: a full ring keeps the rest, which is streamed again).
+    queue_.flush();
     if (!progress_.error())
         send_status(false);
 }
