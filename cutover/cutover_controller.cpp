@@ -132,6 +132,17 @@ std::vector<LockBlocker> find_lock_blockers(pg::Connection& conn, const Qualifie
     return out;
 }
 
+CutoverController::Outcome CutoverController::end_failed_attempt(pg::Connection& lock_conn,
+                                                                 Clock::time_point t0,
+                                                                 double& block_ms,
+                                                                 const pg::PgError& e) {
+    lock_conn.rollback_quietly();
+    block_ms = ms_since(t0);
+    if (lock_wait_expired(e))
+        return Outcome::LockTimeout;
+    throw;  // called from a handler: rethrows the exception being handled
+}
+
 CutoverController::Outcome CutoverController::attempt(double& block_ms) {
     pg::ConnectOptions co;
     co.application_name = opts_.application_name;
@@ -145,11 +156,7 @@ CutoverController::Outcome CutoverController::attempt(double& block_ms) {
     try {
         lock_bounded(lock_conn, lock_table_);
     } catch (const pg::PgError& e) {
-        lock_conn.rollback_quietly();
-        block_ms = ms_since(t0);
-        if (lock_wait_expired(e))
-            return Outcome::LockTimeout;
-        throw;
+        return end_failed_attempt(lock_conn, t0, block_ms, e);
     }
     auto granted = Clock::now();
     timing_ = {std::chrono::duration<double, std::milli>(granted - t0).count(), 0, 0, 0, 0};
@@ -190,14 +197,10 @@ CutoverController::Outcome CutoverController::attempt(double& block_ms) {
         lock_conn.exec("COMMIT");
         timing_.commit_ms = ms_since(commit_start);
     } catch (const pg::PgError& e) {
-        lock_conn.rollback_quietly();
-        block_ms = ms_since(t0);
         // Locking the table swapped in, or a swap statement waiting for a
         // lock on another relation (a referencing table, a view): bounded
         // like the first lock, and one more failed attempt, not a failed job.
-        if (lock_wait_expired(e))
-            return Outcome::LockTimeout;
-        throw;
+        return end_failed_attempt(lock_conn, t0, block_ms, e);
     } catch (...) {
         lock_conn.rollback_quietly();
         throw;

@@ -25,6 +25,7 @@
 // Any failure rolls back: the source is exactly as it was.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,10 @@ class CutoverController {
     enum class Outcome { Done, LockTimeout, BarrierTimeout };
     /// One attempt; block_ms gets the time from LOCK to COMMIT or ROLLBACK.
     Outcome attempt(double& block_ms);
+    /// From a catch handler of attempt(): rolls back, sets block_ms, and
+    /// returns LockTimeout when `e` was a bounded lock wait; else rethrows.
+    Outcome end_failed_attempt(pg::Connection& lock_conn, std::chrono::steady_clock::time_point t0,
+                               double& block_ms, const pg::PgError& e);
     /// LOCK TABLE ... IN ACCESS EXCLUSIVE MODE (with its partitions), the
     /// whole statement bounded by lock_timeout_ms.
     void lock_bounded(pg::Connection& conn, const QualifiedName& table);

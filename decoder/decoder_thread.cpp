@@ -95,7 +95,7 @@ std::optional<std::string_view> DecoderThread::receive_frame(bool streaming_busy
     // About to nap or wait on the socket: hand the written-behind batches to
     // the applier first. A full ring keeps some back; wait briefly then.
     milliseconds timeout = queue_.flush() ? read_timeout() : milliseconds(1);
-    return stream_->receive(timeout, streaming_busy ? kReadNap : microseconds(0));
+    return stream_->wait_frame(timeout, streaming_busy ? kReadNap : microseconds(0));
 }
 
 void DecoderThread::handle_frame(std::string_view frame) {

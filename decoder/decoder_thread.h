@@ -79,7 +79,7 @@ class DecoderThread {
   private:
     void run();
     void loop();
-    /// A frame already buffered, else (after ChangeQueue::flush()) one
+    /// A frame that needs no waiting, else (after ChangeQueue::flush()) one
     /// received within read_timeout(); nullopt when none came.
     std::optional<std::string_view> receive_frame(bool streaming_busy);
     void handle_frame(std::string_view frame);
@@ -92,7 +92,7 @@ class DecoderThread {
     bool status_due() const;
 
     /// While frames keep coming, an empty socket is left to fill this long
-    /// before the next read (ReplicationStream::receive): a few hundred
+    /// before the next read (ReplicationStream::wait_frame): a few hundred
     /// messages per wakeup instead of one, for at most this much latency.
     static constexpr std::chrono::microseconds kReadNap{1000};
     /// An applied commit is reported to the server at most this much later.

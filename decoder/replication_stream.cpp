@@ -45,9 +45,8 @@ void ReplicationStream::wait_readable(std::chrono::milliseconds timeout) {
     int rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
     if (rc < 0 && errno != EINTR)
         conn_.throw_error("poll on the replication connection failed");
-    if (rc > 0 && PQconsumeInput(conn_.raw()) == 0) {
-        conn_.throw_error("replication connection lost");
-    }
+    if (rc > 0)
+        consume_input();
 }
 
 std::optional<std::string_view> ReplicationStream::take_frame() {
@@ -66,26 +65,30 @@ std::optional<std::string_view> ReplicationStream::take_frame() {
     return std::nullopt;
 }
 
-std::optional<std::string_view> ReplicationStream::receive(std::chrono::milliseconds timeout,
-                                                           std::chrono::microseconds nap) {
+std::optional<std::string_view> ReplicationStream::buffered_frame() {
     frame_.reset();
     if (auto frame = take_frame())
         return frame;
-    // libpq reads one buffer (16 kB or so) per call: more may be waiting in
-    // the socket already, and napping then would only throttle the stream.
-    if (PQconsumeInput(conn_.raw()) == 0)
-        conn_.throw_error("replication connection lost");
-    if (auto frame = take_frame())
-        return frame;
+    consume_input();
+    return take_frame();
+}
+
+std::optional<std::string_view> ReplicationStream::wait_frame(std::chrono::milliseconds timeout,
+                                                              std::chrono::microseconds nap) {
+    frame_.reset();
     if (nap.count() > 0) {
         std::this_thread::sleep_for(nap);
-        if (PQconsumeInput(conn_.raw()) == 0)
-            conn_.throw_error("replication connection lost");
+        consume_input();
         if (auto frame = take_frame())
             return frame;
     }
     wait_readable(timeout);
     return take_frame();
+}
+
+void ReplicationStream::consume_input() {
+    if (PQconsumeInput(conn_.raw()) == 0)
+        conn_.throw_error("replication connection lost");
 }
 
 void ReplicationStream::send_status(Lsn write, Lsn flush, Lsn apply, bool reply_requested) {

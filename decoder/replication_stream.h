@@ -47,23 +47,23 @@ class ReplicationStream {
     void start(const std::string& slot_name, Lsn start,
                const std::vector<std::pair<std::string, std::string>>& options);
 
-    /// Waits up to `timeout` for one CopyData frame from the server and
-    /// returns its bytes, valid until the next call; nullopt on timeout.
-    /// With a nonzero `nap`, an empty socket (nothing buffered in libpq and
-    /// nothing to read) is first given `nap` to fill
-    /// (sleeping, not polling) before waiting on it: while the stream is busy
-    /// the walsender then writes into the socket without waking this thread
-    /// once per message, which on loopback is charged to the walsender's own
-    /// send() (try_to_wake_up in its syscall). Throws pg::PgError when the
-    /// server ends the stream or reports an error.
-    std::optional<std::string_view> receive(std::chrono::milliseconds timeout,
-                                            std::chrono::microseconds nap = {});
-    /// The next complete frame already read from the socket, if any, without
-    /// waiting or reading; valid until the next call.
-    std::optional<std::string_view> buffered_frame() {
-        frame_.reset();
-        return take_frame();
-    }
+    /// The next CopyData frame that needs no waiting: one libpq has
+    /// buffered, else one from what the socket already holds (a
+    /// non-blocking read; libpq reads about 16 kB per call, so a busy
+    /// stream must be drained here rather than napped on). Its bytes are
+    /// valid until the next call; nullopt when the socket is empty. Throws
+    /// pg::PgError when the server ends the stream or reports an error.
+    std::optional<std::string_view> buffered_frame();
+
+    /// After buffered_frame() found nothing: waits up to `timeout` for one
+    /// frame (same validity and errors). With a nonzero `nap`, the empty
+    /// socket is first given `nap` to fill (sleeping, not polling) before
+    /// waiting on it: while the stream is busy the walsender then writes
+    /// into the socket without waking this thread once per message, which
+    /// on loopback is charged to the walsender's own send() (try_to_wake_up
+    /// in its syscall).
+    std::optional<std::string_view> wait_frame(std::chrono::milliseconds timeout,
+                                               std::chrono::microseconds nap = {});
 
     /// Sends a standby status update ('r'); only `flush` moves a logical
     /// slot's confirmed_flush_lsn. Throws pg::PgError if the send fails.
@@ -73,6 +73,7 @@ class ReplicationStream {
 
   private:
     void wait_readable(std::chrono::milliseconds timeout);
+    void consume_input();
     std::optional<std::string_view> take_frame();
 
     pg::Connection conn_;

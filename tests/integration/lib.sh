@@ -78,3 +78,14 @@ assert_no_job_objects() {
 same_rows() {
   [ "$(q "SELECT (SELECT count(*) FROM (TABLE $1 EXCEPT ALL TABLE $2) a) + (SELECT count(*) FROM (TABLE $2 EXCEPT ALL TABLE $1) b)")" = 0 ]
 }
+
+# pause_and_compare WHAT OTHER_TABLE: stop the pgbench load in $WORK/load,
+# wait until OTHER_TABLE caught up with the live pgbench_accounts, check the
+# TPC-B invariant, restart the load (the job's log is $WORK/run.out).
+pause_and_compare() {
+  stop_load "$WORK/load" >/dev/null || fail "pgbench saw failures ($1)"
+  WAIT_SECS=90 wait_for same_rows pgbench_accounts "$2" || { tail -20 "$WORK/run.out"; fail "$2 differs from the live table ($1)"; }
+  tpcb_invariant "$DB" >/dev/null || fail "TPC-B invariant broken ($1)"
+  echo "$1: live table and $2 match, invariant holds"
+  start_load "$DB" 4 "$WORK/load"
+}

@@ -29,13 +29,6 @@ kill_job() {
 }
 relkind() { q "SELECT relkind FROM pg_class WHERE relname = '$1'"; }
 slots() { q "SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots WHERE database = '$DB'"; }
-pause_and_compare() { # pause_and_compare WHAT OTHER_TABLE
-  stop_load "$WORK/load" >/dev/null || fail "pgbench saw failures ($1)"
-  WAIT_SECS=90 wait_for same_rows pgbench_accounts "$2" || { tail -20 "$WORK/run.out"; fail "$2 differs from the live table ($1)"; }
-  tpcb_invariant "$DB" >/dev/null || fail "TPC-B invariant broken ($1)"
-  echo "$1: live table and $2 match, invariant holds"
-  start_load "$DB" 4 "$WORK/load"
-}
 
 start_load "$DB" 4 "$WORK/load"
 start_job swap

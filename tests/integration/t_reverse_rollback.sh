@@ -12,15 +12,6 @@ start_job() {
   "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
   JOB_PID=$!
 }
-# pause_and_compare LIVE OTHER: stop the load, wait until the other table
-# caught up with the live one, check the invariant, restart the load.
-pause_and_compare() {
-  stop_load "$WORK/load" >/dev/null || fail "pgbench saw failures ($1)"
-  WAIT_SECS=90 wait_for same_rows pgbench_accounts "$2" || { tail -20 "$WORK/run.out"; fail "$2 differs from the live table ($1)"; }
-  tpcb_invariant "$DB" >/dev/null || fail "TPC-B invariant broken ($1)"
-  echo "$1: live table and $2 match, invariant holds"
-  start_load "$DB" 4 "$WORK/load"
-}
 
 start_load "$DB" 4 "$WORK/load"
 sleep 1

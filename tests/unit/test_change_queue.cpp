@@ -18,6 +18,15 @@ std::unique_ptr<TxnBatch> batch(uint32_t xid, size_t bytes) {
     return b;
 }
 
+/// A 100-byte batch owning heap memory (a 200-byte logical message), so
+/// LeakSanitizer sees it if the queue does not free it.
+std::unique_ptr<TxnBatch> batch_with_message(uint32_t xid) {
+    auto b = batch(xid, 100);
+    b->changes.emplace_back(
+        pgoutput::LogicalMsg{std::nullopt, 1, Lsn(xid), "pgshift", std::string(200, 'x')});
+    return b;
+}
+
 TEST(ChangeQueue, EmptyQueue) {
     ChangeQueue q(1000);
     EXPECT_TRUE(q.empty());
@@ -149,9 +158,7 @@ TEST(ChangeQueue, DestructorFreesQueuedBatches) {
     // not delete what is still queued.
     auto q = std::make_unique<ChangeQueue>(1 << 20);
     for (uint32_t x = 0; x < 100; ++x) {
-        auto b = batch(x, 100);
-        b->changes.emplace_back(
-            pgoutput::LogicalMsg{std::nullopt, 1, Lsn(x), "pgshift", std::string(200, 'x')});
+        auto b = batch_with_message(x);
         ASSERT_TRUE(q->try_push(b));
     }
     EXPECT_EQ(q->size(), 100u);
@@ -215,9 +222,7 @@ TEST(ChangeQueue, WriteBehindFullRingKeepsBatchesBehind) {
 TEST(ChangeQueue, DestructorFreesWrittenBehindBatches) {
     auto q = std::make_unique<ChangeQueue>(1 << 20);
     for (uint32_t x = 0; x < 10; ++x) {
-        auto b = batch(x, 100);
-        b->changes.emplace_back(
-            pgoutput::LogicalMsg{std::nullopt, 1, Lsn(x), "pgshift", std::string(200, 'x')});
+        auto b = batch_with_message(x);
         ASSERT_TRUE(q->try_push_deferred(b));
     }
     q.reset();  // LeakSanitizer reports it if these ten are not freed
