@@ -25,6 +25,9 @@
 #                   (or "running") in OUT/waits_<consumer>_<run>.txt
 #   QUIET_MAX=300   seconds to wait before each measurement for other
 #                   processes on the machine to go quiet
+#   LINK=tcp        how both consumers reach the source: tcp (127.0.0.1, as a
+#                   client on another host would) or unix (the cluster's Unix
+#                   socket, as a client on the database host can)
 #   PGSHIFT=build/pgshift   binary to test (copied first, so a rebuild during
 #                   the run does not change it)
 #   OUT=/tmp/pgshift-apply-bench.XXXX   logs, samples, results.md (kept)
@@ -42,7 +45,7 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CMDLINE="$(for v in N RUNS SCALE T C STEADY VERIFY PROFILE QUIET_MAX; do if [ -n "${!v:-}" ]; then printf "%s=%s " "$v" "${!v}"; fi; done)$(n=$(ps -o ni= $$ | tr -d ' '); [ "$n" = 0 ] || echo "nice -n $n ")bench/apply_bench.sh"
+CMDLINE="$(for v in N RUNS LINK SCALE T C STEADY VERIFY PROFILE QUIET_MAX; do if [ -n "${!v:-}" ]; then printf "%s=%s " "$v" "${!v}"; fi; done)$(n=$(ps -o ni= $$ | tr -d ' '); [ "$n" = 0 ] || echo "nice -n $n ")bench/apply_bench.sh"
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 N=${N:-5000000}
 RUNS=${RUNS:-1}
@@ -96,6 +99,11 @@ log "output in $OUT; N=$N ($N_INS ins / $N_UPD upd / $N_DEL del per run), RUNS=$
 "$ROOT/scripts/pgcluster.sh" start "$STATE" | tee -a "$OUT/bench.log" >&2
 # shellcheck disable=SC1091
 . "$STATE/env"
+case ${LINK:=tcp} in
+  tcp) CONSUMER_HOST=$PGHOST ;;
+  unix) CONSUMER_HOST=$PGSHIFT_CLUSTER_DIR ;;
+  *) die "LINK must be tcp or unix, not $LINK" ;;
+esac
 as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cat >>"$PGSHIFT_CLUSTER_DIR/data/postgresql.conf" <<CONF
 # --- bench/apply_bench.sh ---
@@ -193,7 +201,7 @@ log "loaded in $(fmt "$(calc "$(now) - $t0")") s; heap $HEAP_MB MB, payload avg 
 job_ini() { # FILE TABLE COLUMN INTERVAL
   cat >"$1" <<INI
 [source]
-dsn = host=$PGHOST port=$PGPORT dbname=src user=$PGUSER
+dsn = host=$CONSUMER_HOST port=$PGPORT dbname=src user=$PGUSER
 table = $2
 [partitioning]
 column = $3
@@ -271,7 +279,7 @@ SQL
   "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d dst -c "COPY events FROM STDIN (FORMAT binary)"
 q src "CREATE PUBLICATION bench_pub FOR TABLE events"
 q src "SELECT pg_create_logical_replication_slot('bench_sub', 'pgoutput')" >/dev/null
-q dst "CREATE SUBSCRIPTION bench_sub CONNECTION 'host=$PGHOST port=$PGPORT dbname=src user=$PGUSER' PUBLICATION bench_pub
+q dst "CREATE SUBSCRIPTION bench_sub CONNECTION 'host=$CONSUMER_HOST port=$PGPORT dbname=src user=$PGUSER' PUBLICATION bench_pub
        WITH (create_slot = false, slot_name = 'bench_sub', copy_data = false, enabled = false)"
 NATIVE_ORIGIN=$(q dst "SELECT 'pg_' || oid FROM pg_subscription WHERE subname = 'bench_sub'")
 # Same starting state for both targets: vacuumed and analyzed after the bulk load.
@@ -629,7 +637,7 @@ SQL
   q dst "VACUUM (ANALYZE) pgbench_accounts"
   q src "CREATE PUBLICATION pgb_pub FOR TABLE pgbench_accounts"
   q src "SELECT pg_create_logical_replication_slot('pgb_sub', 'pgoutput')" >/dev/null
-  q dst "CREATE SUBSCRIPTION pgb_sub CONNECTION 'host=$PGHOST port=$PGPORT dbname=src user=$PGUSER' PUBLICATION pgb_pub
+  q dst "CREATE SUBSCRIPTION pgb_sub CONNECTION 'host=$CONSUMER_HOST port=$PGPORT dbname=src user=$PGUSER' PUBLICATION pgb_pub
          WITH (create_slot = false, slot_name = 'pgb_sub', copy_data = false, enabled = false)"
   PGB_NATIVE_ORIGIN=$(q dst "SELECT 'pg_' || oid FROM pg_subscription WHERE subname = 'pgb_sub'")
   # pgshift: a job converting pgbench_accounts (RANGE on aid, same step)
@@ -753,7 +761,7 @@ RATIO=$(calc "$PGSHIFT_RATE / $NATIVE_RATE")
   echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'): \`${CMDLINE}\` (pgshift $GIT_REV$([ "$GIT_DIRTY" -gt 0 ] && echo " + $GIT_DIRTY uncommitted changes"), CMAKE_BUILD_TYPE=$BUILD_TYPE)."
   echo
   echo "- Machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, $(uname -r); shared with other work: load average at the start $START_LOAD; the benchmark ran at nice $(ps -o ni= $$ | tr -d ' ') (cluster, pgshift and pgbench alike)."
-  echo "- ${PG_VERSION_STR%%,*}; one cluster from scripts/pgcluster.sh plus bench settings: $PG_SETTINGS. fsync and full_page_writes are off for both sides alike; the subscription uses its defaults (synchronous_commit off, binary off, streaming off)."
+  echo "- ${PG_VERSION_STR%%,*}; one cluster from scripts/pgcluster.sh plus bench settings: $PG_SETTINGS. fsync and full_page_writes are off for both sides alike; the subscription uses its defaults (synchronous_commit off, binary off, streaming off). Both consumers connect to the source over $( [ "$LINK" = unix ] && echo "the cluster's Unix-domain socket" || echo "TCP to 127.0.0.1")."
   echo "- Table: src.events, $N rows (heap $HEAP_MB MB, payload avg $PAYLOAD_B B), REPLICA IDENTITY USING INDEX (id, created_at). Targets: dst.events (native) and events__pgshift (pgshift), each $SHADOW_PARTS monthly partitions, PK (id, created_at), nothing else."
   echo "- Workload per run: $WL_DESC. Catch-up time: from ALTER SUBSCRIPTION ENABLE / starting \`pgshift run\` until the consumer's replication origin passes the last workload transaction (polled every 20 ms); 'slot' is when the slot's confirmed_flush_lsn reached the WAL position after the workload."
   echo

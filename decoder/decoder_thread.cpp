@@ -42,6 +42,7 @@ void DecoderThread::start() {
         opts_.features.start_options(pubs, opts_.skip_origin.has_value(), opts_.streaming);
     pg::retry_while_in_use([&] { stream_->start(opts_.slot, opts_.start, options); });
     last_received_ = opts_.start;
+    pacer_ = ReadPacer(stream_->link());
     spdlog::info("decoder: streaming slot {} from {} (pgoutput v{}, streaming {}, spool {})",
                  opts_.slot, opts_.start.str(), opts_.features.proto_version,
                  opts_.streaming ? "on" : "off", opts_.spool_dir.string());
@@ -95,7 +96,14 @@ std::optional<std::string_view> DecoderThread::receive_frame(bool streaming_busy
     // About to nap or wait on the socket: hand the written-behind batches to
     // the applier first. A full ring keeps some back; wait briefly then.
     milliseconds timeout = queue_.flush() ? read_timeout() : milliseconds(1);
-    return stream_->wait_frame(timeout, streaming_busy ? kReadNap : microseconds(0));
+    if (streaming_busy) {
+        microseconds nap = pacer_.nap();
+        SocketFill fill = stream_->nap(nap);
+        pacer_.after_nap(nap, fill.queued, fill.buffer);
+        if (auto frame = stream_->buffered_frame())
+            return frame;
+    }
+    return stream_->wait_frame(timeout);
 }
 
 void DecoderThread::handle_frame(std::string_view frame) {
@@ -108,6 +116,7 @@ void DecoderThread::handle_frame(std::string_view frame) {
     }
     const auto& data = std::get<copyboth::XLogData>(parsed);
     last_received_ = std::max(last_received_, data.wal_end);
+    last_send_time_ = data.send_time;
     handle_message(data.payload);
 }
 
@@ -143,8 +152,10 @@ void DecoderThread::offer(std::unique_ptr<TxnBatch> batch) {
         batch->bytes = 0;
     }
     // Earlier chunks have no end LSN; the transaction is received with its last.
-    if (batch->last_chunk)
+    if (batch->last_chunk) {
         progress_.received_end.store(batch->end_lsn.value(), std::memory_order_release);
+        pacer_.on_transaction(batch->commit_time, last_send_time_);
+    }
     if (!queue_.try_push_deferred(batch))
         pending_ = std::move(batch);
 }

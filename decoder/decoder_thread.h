@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "change_queue.h"
+#include "decoder/read_pacer.h"
 #include "decoder/relation_cache.h"
 #include "decoder/txn_assembler.h"
 #include "progress.h"
@@ -91,10 +92,6 @@ class DecoderThread {
     std::chrono::milliseconds read_timeout() const;
     bool status_due() const;
 
-    /// While frames keep coming, an empty socket is left to fill this long
-    /// before the next read (ReplicationStream::wait_frame): a few hundred
-    /// messages per wakeup instead of one, for at most this much latency.
-    static constexpr std::chrono::microseconds kReadNap{1000};
     /// An applied commit is reported to the server at most this much later.
     static constexpr std::chrono::milliseconds kPromptStatusInterval{10};
 
@@ -106,6 +103,8 @@ class DecoderThread {
     RelationCache relations_;
     std::unique_ptr<TxnBatch> pending_;  ///< waiting for queue space
     Lsn last_received_;
+    int64_t last_send_time_ = 0;  ///< of the last XLogData frame, us since 2000-01-01
+    ReadPacer pacer_{ReadPacer::Link::Tcp};
     Lsn last_flush_sent_;
     std::chrono::steady_clock::time_point next_status_{};
     std::chrono::steady_clock::time_point last_status_{};

@@ -1,7 +1,11 @@
 #include "replication_stream.h"
 
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "decoder/copyboth.h"
@@ -15,6 +19,12 @@ ReplicationStream::ReplicationStream(const std::string& conninfo,
     opts.application_name = application_name;
     opts.replication = "database";
     conn_ = pg::Connection::open(conninfo, opts);
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (getsockname(PQsocket(conn_.raw()), reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+        local.ss_family == AF_UNIX) {
+        link_ = ReadPacer::Link::Unix;
+    }
 }
 
 CreatedSlot ReplicationStream::create_slot(const std::string& slot_name) {
@@ -73,17 +83,25 @@ std::optional<std::string_view> ReplicationStream::buffered_frame() {
     return take_frame();
 }
 
-std::optional<std::string_view> ReplicationStream::wait_frame(std::chrono::milliseconds timeout,
-                                                              std::chrono::microseconds nap) {
+std::optional<std::string_view> ReplicationStream::wait_frame(std::chrono::milliseconds timeout) {
     frame_.reset();
-    if (nap.count() > 0) {
-        std::this_thread::sleep_for(nap);
-        consume_input();
-        if (auto frame = take_frame())
-            return frame;
-    }
     wait_readable(timeout);
     return take_frame();
+}
+
+SocketFill ReplicationStream::nap(std::chrono::microseconds length) {
+    std::this_thread::sleep_for(length);
+    int fd = PQsocket(conn_.raw());
+    int queued = 0;
+    int buffer = 0;
+    socklen_t len = sizeof buffer;
+    if (ioctl(fd, FIONREAD, &queued) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, &len) != 0) {
+        throw pg::PgError(std::string("cannot query the replication socket's receive queue: ") +
+                              std::strerror(errno),
+                          "");
+    }
+    return {static_cast<size_t>(queued), static_cast<size_t>(buffer)};
 }
 
 void ReplicationStream::consume_input() {

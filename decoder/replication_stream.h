@@ -17,10 +17,18 @@
 #include <utility>
 #include <vector>
 
+#include "decoder/read_pacer.h"
 #include "lsn.h"
 #include "pg/connection.h"
 
 namespace pgshift {
+
+/// A socket's receive queue after a nap (FIONREAD) and its receive buffer
+/// (SO_RCVBUF), both in bytes.
+struct SocketFill {
+    size_t queued = 0;
+    size_t buffer = 0;
+};
 
 struct CreatedSlot {
     std::string name;
@@ -56,14 +64,17 @@ class ReplicationStream {
     std::optional<std::string_view> buffered_frame();
 
     /// After buffered_frame() found nothing: waits up to `timeout` for one
-    /// frame (same validity and errors). With a nonzero `nap`, the empty
-    /// socket is first given `nap` to fill (sleeping, not polling) before
-    /// waiting on it: while the stream is busy the walsender then writes
-    /// into the socket without waking this thread once per message, which
-    /// on loopback is charged to the walsender's own send() (try_to_wake_up
-    /// in its syscall).
-    std::optional<std::string_view> wait_frame(std::chrono::milliseconds timeout,
-                                               std::chrono::microseconds nap = {});
+    /// frame (same validity and errors).
+    std::optional<std::string_view> wait_frame(std::chrono::milliseconds timeout);
+
+    /// Sleeps `length` without polling, so that a busy stream fills the
+    /// socket meanwhile and is read in one gulp (see ReadPacer for why), and
+    /// returns what the socket then holds. Throws pg::PgError if the socket
+    /// cannot be queried.
+    SocketFill nap(std::chrono::microseconds length);
+
+    /// Whether the connection runs over TCP or a Unix-domain socket.
+    ReadPacer::Link link() const { return link_; }
 
     /// Sends a standby status update ('r'); only `flush` moves a logical
     /// slot's confirmed_flush_lsn. Throws pg::PgError if the send fails.
@@ -77,6 +88,7 @@ class ReplicationStream {
     std::optional<std::string_view> take_frame();
 
     pg::Connection conn_;
+    ReadPacer::Link link_ = ReadPacer::Link::Tcp;
     std::unique_ptr<char, void (*)(void*)> frame_{nullptr, &PQfreemem};
 };
 
