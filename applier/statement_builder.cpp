@@ -196,7 +196,12 @@ ApplyStatement build_update(const pgoutput::RelationMsg& rel, const TargetTable&
     std::string set;
     for (int i = 0; i < static_cast<int>(rel.columns.size()); ++i) {
         const TargetColumn& col = target_column(rel, target, i);
-        if (col.generated || col.identity_always ||
+        // Without an old key the replica identity did not change (proto.c
+        // logicalrep_write_update sends one only then): its columns keep
+        // their values, and leaving them out spares their input functions.
+        bool unchanged_key = msg.old_kind == pgoutput::OldTupleKind::None &&
+                             rel.columns[static_cast<size_t>(i)].is_key();
+        if (col.generated || col.identity_always || unchanged_key ||
             msg.new_tuple[static_cast<size_t>(i)].kind == ColumnKind::Unchanged) {
             continue;
         }

@@ -74,7 +74,9 @@ struct ApplyStatement {
 
 ApplyStatement build_insert(const pgoutput::RelationMsg& rel, const TargetTable& target,
                             const pgoutput::TupleData& tuple);
-/// Returns an empty statement when the source sent nothing to set.
+/// Returns an empty statement when the source sent nothing to set. Without
+/// an old key (the replica identity is unchanged) the identity's columns are
+/// left out of SET.
 ///
 /// With batch = true, the set-based form of the same statement for a run of
 /// changes with this shape (same relation, same columns sent, same kinds of

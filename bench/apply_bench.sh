@@ -107,7 +107,7 @@ esac
 as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cat >>"$PGSHIFT_CLUSTER_DIR/data/postgresql.conf" <<CONF
 # --- bench/apply_bench.sh ---
-shared_buffers = 2GB
+shared_buffers = 6GB
 max_wal_size = 30GB
 checkpoint_timeout = 30min
 log_min_messages = warning

@@ -175,6 +175,20 @@ TEST(BuildUpdate, NoOldTupleUsesNewKeyAndSkipsToastGeneratedIdentity) {
     EXPECT_EQ(describe_key(events_rel(), s, nullptr, m.new_tuple), "id=7");
 }
 
+TEST(BuildUpdate, NoOldTupleLeavesTheUnchangedIdentityOutOfSet) {
+    RelationMsg rel = events_rel();
+    rel.columns[1].flags = 1;  // replica identity (id, created_at)
+    UpdateMsg m;
+    m.old_kind = OldTupleKind::None;
+    m.new_tuple = full_row();
+    ApplyStatement s = build_update(rel, events_target(), m);
+    EXPECT_EQ(s.sql,
+              R"(UPDATE "public"."events__pgshift" SET "name" = $1::text, "payload" = $2::json)"
+              R"( WHERE "id" = $3::bigint AND "created_at" = $4::timestamp with time zone)");
+    EXPECT_EQ(refs(s), (Params{{kNew, 2}, {kNew, 4}, {kNew, 0}, {kNew, 1}}));
+    EXPECT_EQ(s.key_params_from, 2u);
+}
+
 TEST(BuildUpdate, OldKeyTupleGivesWhereFromOld) {
     UpdateMsg m;
     m.old_kind = OldTupleKind::Key;
