@@ -130,10 +130,11 @@ void ApplierThread::loop() {
                 guarded([this] { commit_group(); });
             if (progress_.stopping())
                 return;
-            // Bounded spin, then short sleeps: the queue is wait-free and
-            // there is no condition variable on the hot path.
+            // Bounded spin, then sleep until the decoder hands over a batch
+            // (a futex, woken only while we sleep); the timeout bounds how
+            // long a stop request can go unnoticed.
             if (++idle_rounds > 64)
-                std::this_thread::sleep_for(std::chrono::microseconds(200));
+                queue_.wait_for_push(kIdleWait);
             continue;
         }
         idle_rounds = 0;

@@ -38,6 +38,7 @@
 // sent), and only the batches since it are kept.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -189,6 +190,8 @@ class ApplierThread {
     /// 16 MiB: with the 64 MiB queue and the two 8 MiB chunks in flight, the
     /// process stays under 200 MB of RSS (t_large_txn).
     static constexpr size_t kMaxRetainedBytes = 16u << 20;
+    /// Longest idle sleep in the queue before stopping() is looked at again.
+    static constexpr std::chrono::milliseconds kIdleWait{10};
     BatchRun batch_run_;
     /// Statements by shape: relation id, kind, and the kinds of the values
     /// sent (statement_signature); cleared when a Relation message arrives.

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 
@@ -280,6 +282,60 @@ TEST_P(ChangeQueueTwoThreads, MillionBatchesInOrder) {
     EXPECT_EQ(bytes_sum, want_sum);
     EXPECT_LE(max_seen_size, ChangeQueue::kCapacity + 128);  // + read-ahead and write-behind
     EXPECT_LE(max_seen_bytes, kBudget + kMaxBatch);
+}
+
+/// The consumer sleeps in wait_for_push() whenever the queue is empty and
+/// the producer hands batches over one at a time, as the decoder does on a
+/// quiet stream: a hand-off slept through would show as a wait that lasts
+/// the whole (long) timeout.
+TEST(ChangeQueue, WaitForPushSleepsThroughNoHandOff) {
+    using std::chrono::steady_clock;
+    constexpr uint32_t kBatches = 20'000;
+    constexpr auto kTimeout = std::chrono::seconds(5);
+    ChangeQueue q;
+    std::thread producer([&] {
+        for (uint32_t x = 0; x < kBatches; ++x) {
+            auto b = batch(x, 10);
+            while (!q.try_push_deferred(b))
+                std::this_thread::yield();
+            while (!q.flush())
+                std::this_thread::yield();
+            if (x % 64 == 0)
+                std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+    });
+    uint32_t expected = 0;
+    auto longest = steady_clock::duration::zero();
+    while (expected < kBatches) {
+        if (auto b = q.try_pop()) {
+            ASSERT_EQ(b->xid, expected++);
+            continue;
+        }
+        auto t0 = steady_clock::now();
+        q.wait_for_push(kTimeout);
+        longest = std::max(longest, steady_clock::now() - t0);
+    }
+    producer.join();
+    EXPECT_LT(longest, std::chrono::seconds(1)) << "a hand-off was slept through";
+}
+
+TEST(ChangeQueue, WaitForPushReturnsAfterTheTimeoutWhenNothingComes) {
+    ChangeQueue q;
+    auto t0 = std::chrono::steady_clock::now();
+    q.wait_for_push(std::chrono::milliseconds(20));
+    auto waited = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(waited, std::chrono::milliseconds(15));
+    EXPECT_LT(waited, std::chrono::seconds(2));
+}
+
+TEST(ChangeQueue, WaitForPushReturnsAtOnceWhenABatchIsWaiting) {
+    ChangeQueue q;
+    auto b = batch(1, 10);
+    ASSERT_TRUE(q.try_push(b));
+    auto t0 = std::chrono::steady_clock::now();
+    q.wait_for_push(std::chrono::seconds(5));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    EXPECT_NE(q.try_pop(), nullptr);
 }
 
 INSTANTIATE_TEST_SUITE_P(PushKinds, ChangeQueueTwoThreads, ::testing::Values(false, true),
