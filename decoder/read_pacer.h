@@ -10,8 +10,8 @@
 // walsender then spends 26-31 us per change instead of 16-18 us, and on two
 // cores it becomes the limit of the whole catch-up. Reading in large gulps
 // (tens of milliseconds apart) lets the messages queue in the receive buffer
-// and be read at once: the walsender's cost fell to ~16 us per change and
-// pgshift's own to a third.
+// and be read at once: the walsender's cost fell to 16-18 us per change and
+// pgshift's own to about half.
 //
 // Why the nap adapts, and to three things:
 //  - Latency: a long nap delays every change by up to its length, and the

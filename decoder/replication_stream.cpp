@@ -97,8 +97,11 @@ SocketFill ReplicationStream::nap(std::chrono::microseconds length) {
     socklen_t len = sizeof buffer;
     if (ioctl(fd, FIONREAD, &queued) != 0 ||
         getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buffer, &len) != 0) {
-        throw pg::PgError(std::string("cannot query the replication socket's receive queue: ") +
-                              std::strerror(errno),
+        throw pg::PgError(std::string("cannot query the replication connection's socket "
+                                      "(FIONREAD / SO_RCVBUF): ") +
+                              std::strerror(errno) +
+                              "; the stream stops here, and `pgshift run` resumes it from the "
+                              "job's replication origin",
                           "");
     }
     return {static_cast<size_t>(queued), static_cast<size_t>(buffer)};
