@@ -29,6 +29,18 @@ bool type_has_equality(pg::Connection& conn, const std::string& type) {
     }
 }
 
+constexpr const char* kWalPositionsQuery =
+    "SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()";
+
+/// An LSN the target reported (column `col` of the first row).
+/// Throws std::runtime_error if it is not one.
+Lsn wal_position(const pg::Result& r, int col) {
+    auto lsn = r.rows() == 1 ? Lsn::parse(r.view(0, col)) : std::nullopt;
+    if (!lsn)
+        throw std::runtime_error("the target reported no WAL position after a commit");
+    return *lsn;
+}
+
 }  // namespace
 
 TargetTable load_target_table(pg::Connection& conn, const QualifiedName& table,
@@ -90,7 +102,11 @@ void ApplierThread::start() {
             "triggers on the target will fire: {}",
             e.what());
     }
+    // Commits need not wait for their WAL flush (see LsnMapping): the slot is
+    // told only what the target has flushed.
+    conn_.exec("SET synchronous_commit = off");
     skip_through_ = origin_progress(conn_, opts_.origin);
+    mapping_.on_skip(skip_through_);
     pg::retry_while_in_use([&] {
         return conn_.exec_params("SELECT pg_replication_origin_session_setup($1)", {opts_.origin});
     });
@@ -126,10 +142,16 @@ void ApplierThread::loop() {
     while (true) {
         auto batch = queue_.try_pop();
         if (!batch) {
-            if (in_group_ && !mid_transaction_)
+            if (in_group_ && !mid_transaction_) {
+                if (linger())
+                    continue;
                 guarded([this] { commit_group(); });
+            }
             if (progress_.stopping())
                 return;
+            if (!in_group_ && mapping_.pending() &&
+                Clock::now() >= last_wal_read_ + kWalReadInterval)
+                read_wal_positions();
             // Bounded spin, then sleep until the decoder hands over a batch
             // (a futex, woken only while we sleep); the timeout bounds how
             // long a stop request can go unnoticed.
@@ -225,11 +247,14 @@ void ApplierThread::apply_batch(const TxnBatch& batch) {
     if (!in_group_ && !has_changes && !batch.barrier_nonce && batch.last_chunk) {
         // Nothing to write, and everything before it is committed.
         progress_.applied_end.store(batch.end_lsn.value(), std::memory_order_release);
+        mapping_.on_skip(batch.end_lsn);
+        progress_.durable_end.store(mapping_.durable_end().value(), std::memory_order_release);
         return;
     }
     if (!in_group_) {
         pipeline_->add_command("BEGIN");
         in_group_ = true;
+        group_started_ = Clock::now();
     }
     for (const auto& msg : batch.changes)
         apply_change(msg, batch);
@@ -552,6 +577,26 @@ void ApplierThread::flush_inserts() {
     run_ = InsertRun{};
 }
 
+bool ApplierThread::linger() {
+    if (group_barrier_ || progress_.stopping())
+        return false;
+    auto left = group_started_ + kGroupLinger - Clock::now();
+    if (left <= Clock::duration::zero())
+        return false;
+    queue_.wait_for_push(std::chrono::duration_cast<std::chrono::microseconds>(left));
+    return true;
+}
+
+void ApplierThread::note_wal_positions(const pg::Result& r) {
+    Lsn durable = mapping_.on_wal_positions(wal_position(r, 0), wal_position(r, 1));
+    progress_.durable_end.store(durable.value(), std::memory_order_release);
+    last_wal_read_ = Clock::now();
+}
+
+void ApplierThread::read_wal_positions() {
+    note_wal_positions(conn_.exec(kWalPositionsQuery));
+}
+
 void ApplierThread::commit_group() {
     flush_inserts();
     flush_run();
@@ -561,7 +606,15 @@ void ApplierThread::commit_group() {
         "timestamptz 'epoch' + $2::bigint * interval '1 microsecond')",
         {group_end_.str(), ts}, false, "the replication origin's progress");
     pipeline_->add_command("COMMIT");
+    // While busy, the WAL positions ride along with a commit now and then.
+    pg::Result wal;
+    bool read_wal = Clock::now() >= last_wal_read_ + kWalReadInterval;
+    if (read_wal)
+        pipeline_->add_query(kWalPositionsQuery, &wal);
     pipeline_->flush();
+    mapping_.on_commit(group_end_);
+    if (read_wal)
+        note_wal_positions(wal);
     progress_.applied_end.store(group_end_.value(), std::memory_order_release);
     progress_.applied_commit_time.store(group_commit_time_, std::memory_order_release);
     progress_.changes_applied.fetch_add(group_changes_, std::memory_order_relaxed);

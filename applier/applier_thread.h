@@ -7,12 +7,17 @@
 // calls pg_replication_origin_xact_setup(end_lsn, commit_time) before COMMIT,
 // so the origin's progress moves atomically with the applied rows. After a
 // crash the stream restarts from that progress and transactions whose end
-// LSN is at or below it are skipped.
+// LSN is at or below it are skipped. Commits are asynchronous
+// (synchronous_commit = off): a crash of the target server may lose the last
+// ones, but the origin's progress is lost with them, and the slot is told
+// only of commits whose WAL is flushed (LsnMapping), so the source still
+// holds them and they are streamed again.
 //
 // Grouping: consecutive small source transactions are applied in one target
 // transaction (the origin records the group's last end LSN); a group is
-// committed when the queue runs dry, at max_group transactions, or after a
-// cutover barrier, whose nonce is published only once it is committed. A
+// committed when the queue has stayed dry until the group is kGroupLinger
+// old, at max_group transactions, or after a cutover barrier, whose nonce is
+// published only once it is committed. A
 // source transaction that arrives in chunks is never split across commits.
 //
 // Runs of INSERTs into one table (also across grouped transactions) are sent
@@ -48,6 +53,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "applier/lsn_mapping.h"
 #include "applier/statement_builder.h"
 #include "applier/statement_pipeline.h"
 #include "change_queue.h"
@@ -133,6 +139,16 @@ class ApplierThread {
                  const pgoutput::TupleData* old_tuple, const pgoutput::TupleData& new_tuple,
                  const TxnBatch& batch);
     void commit_group();
+    /// With the queue dry and a group open for less than kGroupLinger (and
+    /// no cutover barrier in it): waits for the next hand-off, at most until
+    /// then, and returns true; false when the group is to commit now.
+    bool linger();
+    /// Feeds a kWalPositionsQuery result (target insert and flush LSN) to
+    /// the LsnMapping and publishes progress.durable_end.
+    void note_wal_positions(const pg::Result& r);
+    /// Runs kWalPositionsQuery on its own (idle, with commits not yet
+    /// known flushed).
+    void read_wal_positions();
     void buffer_insert(const pgoutput::RelationMsg& rel, uint32_t relid,
                        const pgoutput::TupleData& tuple, const TxnBatch& batch);
     /// Sends the COPY rows buffered so far, starting the COPY if needed, so
@@ -192,6 +208,21 @@ class ApplierThread {
     static constexpr size_t kMaxRetainedBytes = 16u << 20;
     /// Longest idle sleep in the queue before stopping() is looked at again.
     static constexpr std::chrono::milliseconds kIdleWait{10};
+    using Clock = std::chrono::steady_clock;
+    /// The target's WAL positions are read at most this often: with a
+    /// commit while busy, on their own while idle with commits not yet
+    /// known flushed (the WAL writer flushes those within 3 x
+    /// wal_writer_delay).
+    static constexpr std::chrono::milliseconds kWalReadInterval{10};
+    /// A group is kept open this long for more source transactions when the
+    /// queue runs dry: in steady state each target commit then carries
+    /// several small source transactions (and their UPDATEs go as one
+    /// set-based statement), which halves the target backend's work per
+    /// change at the price of this much lag.
+    static constexpr std::chrono::milliseconds kGroupLinger{2};
+    LsnMapping mapping_;
+    Clock::time_point last_wal_read_{};
+    Clock::time_point group_started_{};
     BatchRun batch_run_;
     /// Statements by shape: relation id, kind, and the kinds of the values
     /// sent (statement_signature); cleared when a Relation message arrives.

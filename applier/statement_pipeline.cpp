@@ -48,6 +48,11 @@ void StatementPipeline::add_command(const std::string& sql) {
     queued_.push_back(std::move(q));
 }
 
+void StatementPipeline::add_query(const std::string& sql, pg::Result* out) {
+    add_command(sql);
+    queued_.back().out = out;
+}
+
 void StatementPipeline::send(const Queued& q) {
     PGconn* c = conn_.raw();
     if (q.needs_prepare && PQsendPrepare(c, q.statement.c_str(), q.sql.c_str(), 0, nullptr) != 1) {
@@ -124,6 +129,8 @@ std::pair<std::string, bool> StatementPipeline::read_results() {
                           "); the shadow no longer matches the source, so the job stops";
         }
         batch_failed = !first_error.empty() && q.batch_rows > 0;
+        if (q.out && first_error.empty())
+            *q.out = r;
     }
     PGresult* sync = PQgetResult(conn_.raw());
     bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;

@@ -39,6 +39,9 @@ class StatementPipeline {
                    std::string context);
     /// Queues a command without parameters (BEGIN, COMMIT).
     void add_command(const std::string& sql);
+    /// Queues a query without parameters whose result flush() stores in
+    /// *out (which must outlive that flush) unless an earlier statement failed.
+    void add_query(const std::string& sql, pg::Result* out);
     /// Sends everything queued, waits for all results and checks them.
     /// Throws ApplyError (statement failures) or pg::PgError (connection).
     void flush();
@@ -54,6 +57,7 @@ class StatementPipeline {
         bool expect_one_row = false;
         std::vector<std::string> arrays;  ///< binary parameters of a set-based statement
         int64_t batch_rows = 0;           ///< rows of a set-based statement, 0 if not one
+        pg::Result* out = nullptr;        ///< where add_query's result goes
         std::string context;
     };
     void prepare_name(Queued& q, const std::string& sql);

@@ -161,20 +161,20 @@ void DecoderThread::offer(std::unique_ptr<TxnBatch> batch) {
 }
 
 Lsn DecoderThread::flush_position() const {
-    Lsn applied(progress_.applied_end.load(std::memory_order_acquire));
+    Lsn durable(progress_.durable_end.load(std::memory_order_acquire));
     Lsn received(progress_.received_end.load(std::memory_order_acquire));
-    bool idle = !pending_ && queue_.empty() && !assembler_.in_transaction() && applied >= received;
+    bool idle = !pending_ && queue_.empty() && !assembler_.in_transaction() && durable >= received;
     if (!idle)
-        return applied;
-    return std::max(applied, Lsn(progress_.keepalive_wal_end.load(std::memory_order_acquire)));
+        return durable;
+    return std::max(durable, Lsn(progress_.keepalive_wal_end.load(std::memory_order_acquire)));
 }
 
 milliseconds DecoderThread::read_timeout() const {
     // While a commit of the applier is still to be reported, wake up soon
     // enough to report it promptly even when no more data arrives.
-    Lsn applied(progress_.applied_end.load(std::memory_order_acquire));
+    Lsn durable(progress_.durable_end.load(std::memory_order_acquire));
     Lsn received(progress_.received_end.load(std::memory_order_acquire));
-    return applied > last_flush_sent_ || received > applied ? kPromptStatusInterval
+    return durable > last_flush_sent_ || received > durable ? kPromptStatusInterval
                                                             : milliseconds(100);
 }
 
@@ -186,13 +186,16 @@ bool DecoderThread::status_due() const {
     // these updates, and confirmed_flush_lsn moves only with them: report a
     // commit of the applier within kPromptStatusInterval, as the apply worker
     // reports after each receive (worker.c send_feedback).
-    Lsn applied(progress_.applied_end.load(std::memory_order_acquire));
-    return applied > last_flush_sent_ && now >= last_status_ + kPromptStatusInterval;
+    Lsn durable(progress_.durable_end.load(std::memory_order_acquire));
+    return durable > last_flush_sent_ && now >= last_status_ + kPromptStatusInterval;
 }
 
 void DecoderThread::send_status(bool reply_requested) {
     Lsn flush = std::max(flush_position(), last_flush_sent_);
-    stream_->send_status(std::max(last_received_, flush), flush, flush, reply_requested);
+    // Applied but not yet flushed on the target: the apply position, as in
+    // worker.c send_feedback (it drives replay_lag in pg_stat_replication).
+    Lsn applied = std::max(flush, Lsn(progress_.applied_end.load(std::memory_order_acquire)));
+    stream_->send_status(std::max(last_received_, flush), flush, applied, reply_requested);
     last_flush_sent_ = flush;
     progress_.confirmed_flush.store(flush.value(), std::memory_order_release);
     last_status_ = steady_clock::now();

@@ -11,8 +11,11 @@
 //
 // Feedback rule (docs "Streaming Replication Protocol"; worker.c
 // send_feedback): the flush LSN reported is the end LSN of the last
-// transaction the applier durably committed; only when nothing is in flight
-// (no open transaction, queue drained, everything received applied) is the
+// transaction the applier committed whose commit is also flushed to the
+// target's WAL (progress.durable_end; the applier commits asynchronously,
+// see LsnMapping), the apply LSN that of the last one committed; only when
+// nothing is in flight (no open transaction, queue drained, everything
+// received durable) is the
 // last keepalive walEnd reported, so an idle table never pins WAL. Status
 // updates go out at least every status_interval, within
 // kPromptStatusInterval of an applier commit, and at once when the server

@@ -46,7 +46,13 @@ void drop_slot(pg::Connection& conn, const std::string& slot) {
             spdlog::info("dropped replication slot {}", slot);
             return;
         }
-        conn.exec_params("SELECT pg_terminate_backend($1::int)", {r.str(0, 0)});
+        // In one statement with a look at pg_stat_activity: a walsender that
+        // exited since the query above would make pg_terminate_backend warn
+        // "PID ... is not a PostgreSQL backend process".
+        conn.exec_params(
+            "SELECT pg_terminate_backend(a.pid) FROM pg_replication_slots s"
+            "  JOIN pg_stat_activity a ON a.pid = s.active_pid WHERE s.slot_name = $1",
+            {slot});
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     throw pg::PgError("replication slot " + slot +

@@ -138,11 +138,15 @@ void JobState::set_swap_spec(const std::string& json) {
 }
 
 void JobState::update_counters(const JobCounters& c) {
+    // Committed asynchronously (set_config local to this statement's
+    // transaction): counters lost in a crash are rewritten a second later,
+    // and a synchronous commit would flush the source's WAL every second.
     conn_.exec_params(
-        "UPDATE pgshift.jobs SET rows_copied = $2, changes_applied = $3,"
+        "WITH async AS (SELECT set_config('synchronous_commit', 'off', true))"
+        " UPDATE pgshift.jobs SET rows_copied = $2, changes_applied = $3,"
         "   applied_lsn = NULLIF($4, '0/0')::pg_lsn, lag_bytes = $5, lag_seconds = $6,"
         "   peak_lag_bytes = greatest(peak_lag_bytes, $5), updated_at = now()"
-        " WHERE job_name = $1",
+        "  FROM async WHERE job_name = $1",
         {job_, std::to_string(c.rows_copied), std::to_string(c.changes_applied),
          c.applied_lsn.str(), std::to_string(c.lag_bytes), std::to_string(c.lag_seconds)});
 }

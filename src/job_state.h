@@ -77,6 +77,8 @@ class JobState {
     void set_phase(Phase p);
     void set_consistent_point(Lsn lsn);
     void set_swap_spec(const std::string& json);
+    /// Writes the progress counters, committed asynchronously (they are
+    /// rewritten every second): call it outside any transaction block.
     void update_counters(const JobCounters& c);
     void set_copy_progress(const std::string& json);
     void set_error(const std::string& message);

@@ -1,7 +1,8 @@
 // State shared between the decoder thread, the applier thread and the phase
 // controller. Feedback flows back only through these atomics: the applier
-// stores with release after COMMIT, the decoder loads with acquire before it
-// reports a flush LSN. There is no second queue.
+// stores with release after COMMIT (and once the commit's WAL is flushed),
+// the decoder loads with acquire before it reports a flush LSN. There is no
+// second queue.
 #pragma once
 
 #include <atomic>
@@ -18,9 +19,13 @@ class Progress {
   public:
     /// End LSN of the last transaction the decoder pushed to the queue.
     std::atomic<uint64_t> received_end{0};
-    /// End LSN of the last transaction durably committed on the target (or
-    /// skipped as empty after everything before it was committed).
+    /// End LSN of the last transaction committed on the target (or skipped
+    /// as empty after everything before it was committed): visible there,
+    /// what the cutover barrier and the lag are measured by.
     std::atomic<uint64_t> applied_end{0};
+    /// End LSN of the last applied transaction whose target commit is also
+    /// flushed to the target's WAL (LsnMapping): what the slot is told.
+    std::atomic<uint64_t> durable_end{0};
     /// Commit time (µs since 2000-01-01) of the last applied source transaction.
     std::atomic<int64_t> applied_commit_time{0};
     /// Flush LSN last sent to the server in a standby status update.

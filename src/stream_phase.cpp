@@ -222,6 +222,7 @@ bool PhaseController::run_stream(Direction dir) {
     progress_ = std::make_unique<Progress>();
     Lsn start = origin_progress(conn_, ends.origin);  // 0/0: the slot's confirmed position
     progress_->applied_end.store(start.value());
+    progress_->durable_end.store(start.value());
     progress_->received_end.store(start.value());
 
     ChangeQueue queue;

@@ -22,6 +22,7 @@ cleanup() {
     psql -X -q -d postgres -c "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE 'pgshift%'" >/dev/null 2>&1 && break
     sleep 0.5
   done
+  if declare -F test_cleanup >/dev/null; then test_cleanup; fi
   rm -rf "$WORK"
   if [ $rc -eq 0 ]; then echo "PASS $TEST_NAME"; else echo "FAIL $TEST_NAME (exit $rc)"; fi
 }
