@@ -121,6 +121,9 @@ void ApplierThread::join() {
 void ApplierThread::run() {
     try {
         loop();
+    } catch (const pg::PgError& e) {
+        conn_.rollback_quietly();
+        progress_.fail(std::string("applier: ") + e.what(), e.is_connection_lost());
     } catch (const std::exception& e) {
         conn_.rollback_quietly();
         progress_.fail(std::string("applier: ") + e.what());

@@ -57,6 +57,8 @@ void DecoderThread::join() {
 void DecoderThread::run() {
     try {
         loop();
+    } catch (const pg::PgError& e) {
+        progress_.fail(std::string("decoder: ") + e.what(), e.is_connection_lost());
     } catch (const std::exception& e) {
         progress_.fail(std::string("decoder: ") + e.what());
     }

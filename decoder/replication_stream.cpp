@@ -68,7 +68,8 @@ std::optional<std::string_view> ReplicationStream::take_frame() {
     }
     if (n == -1) {
         conn_.finish_copy_out();
-        throw pg::PgError("the server ended the replication stream", "");
+        // pgshift never asks the walsender to end: its session is over.
+        throw pg::PgError("the server ended the replication stream", "08006");
     }
     if (n == -2)
         conn_.throw_error("replication stream failed", PQgetResult(conn_.raw()));

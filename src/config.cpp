@@ -486,6 +486,7 @@ const KeySpec kCutoverKeys[] = {
 
 const KeySpec kSafetyKeys[] = {
     {.name = "max_retained_wal", .apply = set_size<&JobConfig::max_retained_wal, 16 * kMiB>},
+    {.name = "reconnect_timeout_s", .apply = set_int<&JobConfig::reconnect_timeout_s, 0, 86400>},
 };
 
 RetentionAction parse_retention_action(std::string_view value) {

@@ -168,6 +168,7 @@ struct JobConfig {
     int barrier_timeout_ms = 150;     ///< 100..600000, per attempt, under the lock
     // [safety]
     int64_t max_retained_wal = 2LL << 30;  ///< size, >= 16MB
+    int reconnect_timeout_s = 300;         ///< 0..86400: reconnecting after a lost stream
     // [verify]
     std::vector<std::string> verify_queries;  ///< key "query", repeatable; hot queries to EXPLAIN
     bool verify_analyze = false;              ///< key "analyze": EXPLAIN ANALYZE (rolled back)

@@ -19,6 +19,13 @@ class PrerequisiteError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// A stream lost a session to the server (pg::PgError::is_connection_lost);
+/// the phase controller reconnects and resumes from the origin's progress.
+class StreamInterrupted : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
 /// The job was asked to stop (signal, `pgshift abort`); not a failure of its own.
 class JobStopped : public std::runtime_error {
   public:

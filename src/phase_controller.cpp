@@ -47,8 +47,11 @@ PhaseController::~PhaseController() = default;
 void PhaseController::check_interrupts() {
     if (g_stop_signal.load())
         progress_->stop_requested.store(true);
-    if (auto err = progress_->error())
+    if (auto err = progress_->error()) {
+        if (progress_->connection_lost())
+            throw StreamInterrupted(*err);
         throw std::runtime_error(*err);
+    }
     if (progress_->stopping())
         throw JobStopped("stopped by signal");
     if (Clock::now() < next_tick_)

@@ -18,7 +18,10 @@
 // origin's progress; one interrupted before its copy finished cannot reuse
 // the exported snapshot, so its leftovers are removed and it starts again.
 // A failure removes everything the job created and leaves the source as it
-// was; a stop by signal keeps the job resumable.
+// was; a stop by signal keeps the job resumable. A stream that loses its
+// connection to the server (restart, failover, network) is not a failure:
+// the controller reconnects for up to [safety] reconnect_timeout_s and
+// resumes it, or stops resumable.
 #pragma once
 
 #include <atomic>
@@ -89,6 +92,13 @@ class PhaseController {
     /// Streams in `dir`, swapping direction on cutover/rollback, until the job
     /// is finished (finalized, or cut over without a reverse stream).
     void stream_loop(Direction dir);
+    /// After a stream lost its connection (`why`): reconnects with backoff
+    /// for up to reconnect_timeout_s, then returns the direction to resume
+    /// from pgshift.jobs, or nullopt when the job turned out to be done.
+    /// Throws JobStopped when the server stays unreachable or on a signal.
+    std::optional<Direction> reconnect(const std::string& why);
+    /// Sleeps `length`; throws JobStopped on a stop signal.
+    void sleep_unless_stopped(std::chrono::milliseconds length);
     /// One stream's life: start it, watch it, swap when due. Returns true when
     /// the job is finished, false after a swap to the other direction.
     bool run_stream(Direction dir);
@@ -128,6 +138,10 @@ class PhaseController {
     bool in_window_ = false;           ///< now is inside [cutover] window
     int swaps_ = 0;                    ///< cutovers plus rollbacks so far
     std::chrono::steady_clock::time_point copy_started_{};
+    /// Lost stream connections, each within a minute of the one before.
+    int quick_interruptions_ = 0;
+    std::chrono::steady_clock::time_point last_interruption_{};
+    static constexpr int kMaxQuickInterruptions = 5;
     int copy_chunks_total_ = 0;
     /// (time, rows copied) over the last few seconds, for the copy rate.
     std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> rate_samples_;

@@ -40,16 +40,24 @@ class Progress {
     std::atomic<int> chunks_copied{0};
     std::atomic<bool> stop_requested{false};
 
-    /// Records the first error and asks every thread to stop.
-    void fail(const std::string& message) {
+    /// Records the first error and asks every thread to stop. connection_lost:
+    /// the error was the loss of a session (pg::PgError::is_connection_lost),
+    /// after which the stream can resume on new connections.
+    void fail(const std::string& message, bool connection_lost = false) {
         std::lock_guard lock(mu_);
-        if (!error_)
+        if (!error_) {
             error_ = message;
+            connection_lost_ = connection_lost;
+        }
         stop_requested.store(true, std::memory_order_release);
     }
     std::optional<std::string> error() const {
         std::lock_guard lock(mu_);
         return error_;
+    }
+    bool connection_lost() const {
+        std::lock_guard lock(mu_);
+        return connection_lost_;
     }
     /// Called by the applier after the transaction carrying the cutover
     /// barrier with this nonce has committed.
@@ -76,6 +84,7 @@ class Progress {
   private:
     mutable std::mutex mu_;
     std::optional<std::string> error_;
+    bool connection_lost_ = false;
     std::string barrier_applied_;
     std::string paused_;
 };

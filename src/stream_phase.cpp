@@ -123,9 +123,89 @@ void PhaseController::check_live_side(Direction dir) {
 
 void PhaseController::stream_loop(Direction dir) {
     check_live_side(dir);
-    while (!run_stream(dir)) {
-        dir = dir == Direction::Forward ? Direction::Reverse : Direction::Forward;
+    while (true) {
+        std::string lost;
+        try {
+            if (run_stream(dir))
+                return;
+            dir = dir == Direction::Forward ? Direction::Reverse : Direction::Forward;
+            continue;
+        } catch (const StreamInterrupted& e) {
+            lost = e.what();
+        } catch (const pg::PgError& e) {
+            if (!e.is_connection_lost())
+                throw;
+            lost = e.what();
+        }
+        auto resumed = reconnect(lost);
+        if (!resumed)
+            return;
+        dir = *resumed;
     }
+}
+
+void PhaseController::sleep_unless_stopped(std::chrono::milliseconds length) {
+    auto until = Clock::now() + length;
+    while (Clock::now() < until) {
+        if (g_stop_signal.load())
+            throw JobStopped("stopped by signal");
+        std::this_thread::sleep_for(std::min(length, milliseconds(100)));
+    }
+}
+
+std::optional<PhaseController::Direction> PhaseController::reconnect(const std::string& why) {
+    // A stream that keeps losing its connection soon after each reconnect
+    // is not going to recover by itself (or the server keeps dropping it).
+    auto now = Clock::now();
+    quick_interruptions_ =
+        now < last_interruption_ + std::chrono::minutes(1) ? quick_interruptions_ + 1 : 1;
+    last_interruption_ = now;
+    if (quick_interruptions_ > kMaxQuickInterruptions) {
+        throw JobStopped("the stream lost its connection " +
+                         std::to_string(kMaxQuickInterruptions + 1) +
+                         " times, each within a minute of the last: " + why);
+    }
+    spdlog::warn(
+        "{}; the stream stopped. Reconnecting for up to {} s ([safety] reconnect_timeout_s); it "
+        "resumes from its origin's progress, so nothing is applied twice or lost",
+        why, cfg_.reconnect_timeout_s);
+    auto deadline = Clock::now() + std::chrono::seconds(cfg_.reconnect_timeout_s);
+    milliseconds wait(500);
+    while (true) {
+        if (Clock::now() + wait > deadline) {
+            throw JobStopped("lost the connection to the server (" + why +
+                             ") and could not reconnect within reconnect_timeout_s = " +
+                             std::to_string(cfg_.reconnect_timeout_s) + " s");
+        }
+        sleep_unless_stopped(wait);
+        try {
+            pg::ConnectOptions co;
+            co.application_name = app_name_;
+            conn_ = pg::Connection::open(cfg_.dsn, co);
+            break;
+        } catch (const pg::PgError& e) {
+            spdlog::warn("reconnect: {}", e.what());
+            wait = std::min(wait * 2, milliseconds(30000));
+        }
+    }
+    spdlog::info("reconnect: connected to {}", conn_.describe());
+    // A swap commits its phase change with the rename, so the phase names the
+    // live side even when the connection was lost around a swap.
+    auto job = state_->load();
+    if (!job)
+        throw std::runtime_error("job " + cfg_.job_name + " is no longer in pgshift.jobs");
+    finish_after_swap(conn_, *state_, *job);
+    if (job->phase == Phase::Done) {
+        drop_job_objects(conn_, names_, false);
+        return std::nullopt;
+    }
+    if (job->phase != Phase::Sync && job->phase != Phase::Reverse) {
+        throw std::runtime_error("after reconnecting, job " + cfg_.job_name + " is in phase " +
+                                 std::string(to_string(job->phase)) + ", not streaming");
+    }
+    Direction dir = job->phase == Phase::Reverse ? Direction::Reverse : Direction::Forward;
+    check_live_side(dir);
+    return dir;
 }
 
 bool PhaseController::swap_due(Direction dir) {
@@ -331,6 +411,7 @@ bool PhaseController::run_stream(Direction dir) {
                 prepared_next = false;
                 continue;
             }
+            prepared_next = false;  // it is the live stream's now
             test_pause_at("after_swap");
             stop_threads();
             run_after_commit(conn_, swap);

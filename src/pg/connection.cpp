@@ -6,9 +6,23 @@ namespace pgshift::pg {
 
 namespace {
 
-std::string first_line(const char* msg) {
-    std::string s = msg ? msg : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+/// libpq's message on one line: each line break and the indent after it
+/// ("...unexpectedly\n\tThis probably means...", "ERROR: ...\nDETAIL: ...")
+/// become one space, so that a log line holds the whole error.
+std::string one_line(const char* msg) {
+    std::string s;
+    bool in_break = false;
+    for (const char* p = msg ? msg : ""; *p; ++p) {
+        if (*p == '\n') {
+            in_break = true;
+        } else if (!(in_break && (*p == ' ' || *p == '\t'))) {
+            if (in_break && !s.empty())
+                s += ' ';
+            in_break = false;
+            s += *p;
+        }
+    }
+    while (!s.empty() && s.back() == ' ')
         s.pop_back();
     return s;
 }
@@ -68,7 +82,7 @@ Connection Connection::open(const std::string& conninfo, const ConnectOptions& o
     if (!raw || PQstatus(raw) != CONNECTION_OK) {
         std::string where = raw ? conn.describe() : "the server";
         throw PgError("could not connect to " + where + ": " +
-                          first_line(raw ? PQerrorMessage(raw) : "out of memory"),
+                          one_line(raw ? PQerrorMessage(raw) : "out of memory"),
                       "08001");
     }
     return conn;
@@ -84,12 +98,15 @@ std::string Connection::describe() const {
 }
 
 void Connection::throw_error(const std::string& context, PGresult* res) const {
-    std::string msg = res ? first_line(PQresultErrorMessage(res)) : "";
+    std::string msg = res ? one_line(PQresultErrorMessage(res)) : "";
     if (msg.empty())
-        msg = first_line(PQerrorMessage(conn_.get()));
+        msg = one_line(PQerrorMessage(conn_.get()));
     std::string state = sqlstate_of(res);
     if (res)
         PQclear(res);
+    // libpq reports a dropped socket without a SQLSTATE of its own.
+    if (state.empty() && PQstatus(conn_.get()) == CONNECTION_BAD)
+        state = "08006";  // connection_failure
     throw PgError(context + ": " + msg, state);
 }
 

@@ -30,6 +30,15 @@ class PgError : public std::runtime_error {
         : std::runtime_error(what), sqlstate_(std::move(sqlstate)) {}
     const std::string& sqlstate() const { return sqlstate_; }
     bool is_lock_timeout() const { return sqlstate_ == "55P03"; }
+    /// The session is gone: connection exceptions (class 08, which
+    /// Connection also reports when libpq lost the socket; not 08P01, a
+    /// protocol violation) or the server shutting down, crashed or starting
+    /// up (57P01, 57P02, 57P03; errcodes.txt). A new connection may succeed
+    /// once the server is back.
+    bool is_connection_lost() const {
+        return (sqlstate_.starts_with("08") && sqlstate_ != "08P01") || sqlstate_ == "57P01" ||
+               sqlstate_ == "57P02" || sqlstate_ == "57P03";
+    }
 
   private:
     std::string sqlstate_;

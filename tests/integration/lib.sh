@@ -51,6 +51,14 @@ write_job() {
   } >"$file"
 }
 
+# start_job [PAUSE_POINT]: `pgshift run` on $WORK/job.ini in the background
+# (pid in JOB_PID), its output appended to $WORK/run.out; PAUSE_POINT sets
+# PGSHIFT_TEST_PAUSE_AT (src/test_hook.h).
+start_job() {
+  PGSHIFT_TEST_PAUSE_AT=${1:-} "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
+  JOB_PID=$!
+}
+
 # Configs may override a section's keys by appending lines; keep sections apart.
 job_phase() { q "SELECT phase FROM pgshift.jobs WHERE job_name = '$1'" 2>/dev/null || true; }
 phase_is() { [ "$(job_phase "$1")" = "$2" ]; }

@@ -19,10 +19,6 @@
 q "ALTER TABLE pgbench_accounts ADD CONSTRAINT accounts_bid_fk FOREIGN KEY (bid) REFERENCES pgbench_branches" >/dev/null
 fk_valid() { q "SELECT coalesce(bool_and(convalidated)::text, 'missing') FROM pg_constraint WHERE conrelid = 'pgbench_accounts'::regclass AND conname = 'accounts_bid_fk'"; }
 write_job "$WORK/job.ini" pgbench_accounts aid 50000 "premake = 2" "[cutover]" "mode = manual" "reverse = true"
-start_job() { # start_job [PAUSE_POINT]
-  PGSHIFT_TEST_PAUSE_AT=${1:-} "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
-  JOB_PID=$!
-}
 kill_job() {
   kill -9 "$JOB_PID"
   wait "$JOB_PID" 2>/dev/null || true

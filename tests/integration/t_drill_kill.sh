@@ -9,10 +9,6 @@ RUNS=${DRILL_RUNS:-5}
 
 "$PGBIN/pgbench" -i -s 2 -q "$DB" >/dev/null 2>&1
 write_job "$WORK/job.ini" pgbench_accounts aid 50000 "premake = 2" "[cutover]" "mode = manual" "reverse = false"
-start_job() {
-  "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
-  JOB_PID=$!
-}
 synced() { same_rows pgbench_accounts pgbench_accounts__pgshift; }
 
 start_job

@@ -8,10 +8,6 @@
 
 "$PGBIN/pgbench" -i -s 2 -q "$DB" >/dev/null 2>&1
 write_job "$WORK/job.ini" pgbench_accounts aid 50000 "premake = 2" "[cutover]" "mode = auto" "reverse = true"
-start_job() {
-  "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
-  JOB_PID=$!
-}
 
 start_load "$DB" 4 "$WORK/load"
 sleep 1

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Exactly once across a crash of the server itself. The applier commits with
-# synchronous_commit = off, so an immediate stop loses its last commits (and
-# the origin's progress with them); the slot must still hold those changes,
-# because the decoder confirms a source LSN only once the target's WAL holding
-# its commit is flushed. CRASH_RUNS times (default 3): pgbench load, let the
-# shadow catch up, crash the cluster (pg_ctl stop -m immediate) before the WAL
-# writer flushes the applier's commits, restart it, resume the job, and check
-# the shadow against the source row for row.
+# Exactly once across a crash of the server itself, and a job that rides it
+# out. The applier commits with synchronous_commit = off, so an immediate
+# stop loses its last commits (and the origin's progress with them); the slot
+# must still hold those changes, because the decoder confirms a source LSN
+# only once the target's WAL holding its commit is flushed. CRASH_RUNS times
+# (default 3): pgbench load, a last marked change, crash the cluster
+# (pg_ctl stop -m immediate) right after the applier committed it and before
+# the WAL writer flushed it, restart the cluster; the same pgshift process
+# reconnects ([safety] reconnect_timeout_s), resumes from the origin, and the
+# shadow must equal the source row for row.
 #
 # Runs on a cluster of its own (the shared one must not crash under other
 # tests), with wal_writer_delay = 10s so that the applier's asynchronous
@@ -29,10 +31,6 @@ psql -X -q -d postgres -c "CREATE DATABASE \"$DB\"" \
 
 "$PGBIN/pgbench" -i -s 2 -q "$DB" >/dev/null 2>&1
 write_job "$WORK/job.ini" pgbench_accounts aid 50000 "premake = 2" "[cutover]" "mode = manual" "reverse = false"
-start_job() {
-  "$PGSHIFT_BIN" run -c "$WORK/job.ini" >>"$WORK/run.out" 2>&1 &
-  JOB_PID=$!
-}
 synced() { same_rows pgbench_accounts pgbench_accounts__pgshift; }
 # wait_applied_past LSN: polls every 5 ms (in one session) until the job's
 # origin records a source transaction ending after LSN as committed.
@@ -70,16 +68,23 @@ for run in $(seq 1 "$RUNS"); do
   [ "$state" = "t|t" ] && unflushed=1
   unflushed_total=$((unflushed_total + unflushed))
   pg_ctl_private -m immediate -w stop
-  wait "$JOB_PID" 2>/dev/null && fail "run $run: the job did not notice the crash"
+  sleep 1
+  kill -0 "$JOB_PID" 2>/dev/null || { tail -20 "$WORK/run.out"; fail "run $run: the job exited when the server crashed"; }
+  # Held while the server comes back, so that what the crash lost is seen
+  # before the job streams it again.
+  kill -STOP "$JOB_PID"
   pg_ctl_private -l "$PGSHIFT_CLUSTER_DIR/server.log" -w -t 60 start
   lost=$(missing)
   lost_total=$((lost_total + lost))
-  start_job
-  WAIT_SECS=90 wait_for synced || { tail -20 "$WORK/run.out"; fail "run $run: shadow differs from source after the crash and resume"; }
-  echo "run $run: crashed the server with the shadow caught up ($([ $unflushed = 1 ] && echo "its last commit not flushed, the slot not told of it" || echo "everything flushed")); it came back $lost rows short; resumed, shadow equals source"
+  kill -CONT "$JOB_PID"
+  WAIT_SECS=90 wait_for synced || { tail -20 "$WORK/run.out"; fail "run $run: shadow differs from source after the crash and reconnect"; }
+  kill -0 "$JOB_PID" 2>/dev/null || fail "run $run: the job exited"
+  echo "run $run: crashed the server with the shadow caught up ($([ $unflushed = 1 ] && echo "its last commit not flushed, the slot not told of it" || echo "everything flushed")); it came back $lost rows short; the job reconnected and resumed, shadow equals source"
 done
-grep -q "resuming the forward change stream" "$WORK/run.out" || fail "no run resumed the stream"
-echo "$unflushed_total of $RUNS crashes hit an unflushed commit of the applier and lost $lost_total rows of applied changes in all; every one was streamed again"
+assert_eq "$(grep -c 'reconnect: connected' "$WORK/run.out")" "$RUNS" "reconnects in the job's log"
+echo "the job's log of the last crash:"
+grep -B2 -A2 "stream stopped" "$WORK/run.out" | tail -8
+echo "$unflushed_total of $RUNS crashes hit an unflushed commit of the applier and lost $lost_total rows of applied changes in all; every one was streamed again after the reconnect"
 [ "$unflushed_total" -gt 0 ] || fail "no crash hit an unflushed commit of the applier: the drill tested nothing"
 
 "$PGSHIFT_BIN" cutover -c "$WORK/job.ini"

@@ -255,6 +255,7 @@ TEST(ConfigTest, MinimalUsesDefaults) {
     EXPECT_EQ(c.max_attempts, 30);
     EXPECT_EQ(c.barrier_timeout_ms, 150);
     EXPECT_EQ(c.max_retained_wal, 2LL << 30);
+    EXPECT_EQ(c.reconnect_timeout_s, 300);
     EXPECT_EQ(parse_config_string(kMinimal).path, "<string>");
 }
 
@@ -334,6 +335,8 @@ TEST(ConfigTest, ValidValuesPerKey) {
              {"cutover", "max_attempts", "1"},
              {"cutover", "barrier_timeout_ms", "600000"},
              {"safety", "max_retained_wal", "1TB"},
+             {"safety", "reconnect_timeout_s", "0"},
+             {"safety", "reconnect_timeout_s", "86400"},
          }) {
         SCOPED_TRACE(std::string(k.section) + "." + k.key + " = " + k.value);
         EXPECT_NO_THROW(parse_config_string(with_key(k.section, k.key, k.value)));
@@ -387,6 +390,7 @@ TEST(ConfigTest, InvalidValuesPerKeyNameTheKey) {
              {"cutover", "barrier_timeout_ms", "600001", "from 100 to 600000"},
              {"safety", "max_retained_wal", "1MB", "at least 16MB"},
              {"safety", "max_retained_wal", "2 GiB", "not a size"},
+             {"safety", "reconnect_timeout_s", "86401", "from 0 to 86400"},
          }) {
         std::string where = std::string("job.ini:8: ") + b.section + "." + b.key + ": ";
         SCOPED_TRACE(where + b.value);
