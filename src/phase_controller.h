@@ -97,6 +97,11 @@ class PhaseController {
     /// from pgshift.jobs, or nullopt when the job turned out to be done.
     /// Throws JobStopped when the server stays unreachable or on a signal.
     std::optional<Direction> reconnect(const std::string& why);
+    /// Opens conn_ again, waiting 0.5 s, 1 s, 2 s ... 30 s between attempts
+    /// until reconnect_timeout_s has passed; then throws JobStopped.
+    void connect_again(const std::string& why);
+    /// The direction pgshift.jobs says is live (nullopt: the job is done).
+    std::optional<Direction> resumed_direction();
     /// Sleeps `length`; throws JobStopped on a stop signal.
     void sleep_unless_stopped(std::chrono::milliseconds length);
     /// One stream's life: start it, watch it, swap when due. Returns true when

@@ -169,26 +169,32 @@ std::optional<PhaseController::Direction> PhaseController::reconnect(const std::
         "{}; the stream stopped. Reconnecting for up to {} s ([safety] reconnect_timeout_s); it "
         "resumes from its origin's progress, so nothing is applied twice or lost",
         why, cfg_.reconnect_timeout_s);
+    connect_again(why);
+    return resumed_direction();
+}
+
+void PhaseController::connect_again(const std::string& why) {
     auto deadline = Clock::now() + std::chrono::seconds(cfg_.reconnect_timeout_s);
     milliseconds wait(500);
-    while (true) {
-        if (Clock::now() + wait > deadline) {
-            throw JobStopped("lost the connection to the server (" + why +
-                             ") and could not reconnect within reconnect_timeout_s = " +
-                             std::to_string(cfg_.reconnect_timeout_s) + " s");
-        }
+    while (Clock::now() + wait <= deadline) {
         sleep_unless_stopped(wait);
         try {
             pg::ConnectOptions co;
             co.application_name = app_name_;
             conn_ = pg::Connection::open(cfg_.dsn, co);
-            break;
+            spdlog::info("reconnect: connected to {}", conn_.describe());
+            return;
         } catch (const pg::PgError& e) {
             spdlog::warn("reconnect: {}", e.what());
             wait = std::min(wait * 2, milliseconds(30000));
         }
     }
-    spdlog::info("reconnect: connected to {}", conn_.describe());
+    throw JobStopped("lost the connection to the server (" + why +
+                     ") and could not reconnect within reconnect_timeout_s = " +
+                     std::to_string(cfg_.reconnect_timeout_s) + " s");
+}
+
+std::optional<PhaseController::Direction> PhaseController::resumed_direction() {
     // A swap commits its phase change with the rename, so the phase names the
     // live side even when the connection was lost around a swap.
     auto job = state_->load();

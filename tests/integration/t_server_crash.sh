@@ -57,7 +57,8 @@ for run in $(seq 1 "$RUNS"); do
   # leaves the TPC-B sums alone). Caught up is read from the origin, not by
   # comparing the tables: a scan would prune pages and write WAL behind the
   # applier's commit, which the WAL writer would then write out too.
-  mark=$(q "UPDATE pgbench_accounts SET filler = md5(random()::text) WHERE aid = 1 RETURNING pg_current_wal_insert_lsn()" | head -1)
+  mark=$(q "WITH u AS (UPDATE pgbench_accounts SET filler = md5(random()::text) WHERE aid = 1 RETURNING 1)
+            SELECT pg_current_wal_insert_lsn() FROM u")
   wait_applied_past "$mark" || { tail -20 "$WORK/run.out"; fail "run $run: the job did not catch up"; }
   # The property itself: while the applier's last commit is not flushed,
   # the slot has not been told of the source transaction it applied.
