@@ -102,6 +102,8 @@ std::optional<std::string_view> DecoderThread::receive_frame(bool streaming_busy
         microseconds nap = pacer_.nap();
         SocketFill fill = stream_->nap(nap);
         pacer_.after_nap(nap, fill.queued, fill.buffer);
+        progress_.read_nap_us.store(nap.count(), std::memory_order_relaxed);
+        progress_.socket_buffer.store(static_cast<int64_t>(fill.buffer), std::memory_order_relaxed);
         if (auto frame = stream_->buffered_frame())
             return frame;
     }

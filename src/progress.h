@@ -32,6 +32,10 @@ class Progress {
     std::atomic<uint64_t> confirmed_flush{0};
     /// walEnd of the last keepalive.
     std::atomic<uint64_t> keepalive_wal_end{0};
+    /// The decoder's last nap between reads of a busy socket (microseconds)
+    /// and the socket's receive buffer then (bytes, SO_RCVBUF): see ReadPacer.
+    std::atomic<int64_t> read_nap_us{0};
+    std::atomic<int64_t> socket_buffer{0};
     std::atomic<int64_t> changes_applied{0};
     std::atomic<int64_t> txns_applied{0};
     /// Snapshot copy: rows, binary COPY bytes and chunks committed so far.

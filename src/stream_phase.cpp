@@ -92,9 +92,13 @@ void PhaseController::tick(Direction dir) {
     state_->update_counters(counters_);
     if (now >= next_report_) {
         next_report_ = now + milliseconds(5000);
-        spdlog::info("{}: {} changes applied, lag {} kB ({:.1f} s), applied LSN {}",
-                     dir == Direction::Forward ? "sync" : "reverse", counters_.changes_applied,
-                     counters_.lag_bytes / 1024, counters_.lag_seconds, applied.str());
+        spdlog::info(
+            "{}: {} changes applied, lag {} kB ({:.1f} s), applied LSN {}; read nap {:.1f} ms, "
+            "socket buffer {} kB",
+            dir == Direction::Forward ? "sync" : "reverse", counters_.changes_applied,
+            counters_.lag_bytes / 1024, counters_.lag_seconds, applied.str(),
+            static_cast<double>(progress_->read_nap_us.load()) / 1000.0,
+            progress_->socket_buffer.load() / 1024);
     }
 }
 
