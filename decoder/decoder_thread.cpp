@@ -114,7 +114,12 @@ void DecoderThread::handle_frame(std::string_view frame) {
     auto parsed = copyboth::parse_server_frame(frame);
     if (auto* ka = std::get_if<copyboth::Keepalive>(&parsed)) {
         progress_.keepalive_wal_end.store(ka->wal_end.value(), std::memory_order_release);
-        if (ka->reply_requested)
+        // An idle walsender pings while the reported positions trail its
+        // sent position, and pings again only after a reply; answering a
+        // walEnd that moves the flush position at once (as worker.c does for
+        // each keepalive) lets an idle slot's confirmed_flush_lsn catch up
+        // in one round trip rather than one status_interval per ping.
+        if (ka->reply_requested || flush_position() > last_flush_sent_)
             send_status(false);
         return;
     }

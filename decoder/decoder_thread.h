@@ -15,16 +15,16 @@
 // target's WAL (progress.durable_end; the applier commits asynchronously,
 // see LsnMapping), the apply LSN that of the last one committed; only when
 // nothing is in flight (no open transaction, queue drained, everything
-// received durable) is the
-// last keepalive walEnd reported, so an idle table never pins WAL. Status
-// updates go out at least every status_interval, within
-// kPromptStatusInterval of an applier commit, and at once when the server
-// asks, even while the queue is full: then the decoder stops reading (TCP
-// back-pressure) but keeps talking, so wal_sender_timeout never fires. Only a
-// last chunk advances progress.received_end (earlier chunks carry no end LSN),
-// and the assembler reports in_transaction() while a chunked or streamed
-// transaction is open, so a keepalive walEnd is never confirmed in the middle
-// of one.
+// received durable) is the last keepalive walEnd reported, so an idle table
+// never pins WAL. Status updates go out at least every status_interval,
+// within kPromptStatusInterval of an applier commit, and at once when the
+// server asks or a keepalive's walEnd moves the flush position (idle), even
+// while the queue is full: then the decoder stops reading (TCP
+// back-pressure) but keeps talking, so wal_sender_timeout never fires. Only
+// a last chunk advances progress.received_end (earlier chunks carry no end
+// LSN), and the assembler reports in_transaction() while a chunked or
+// streamed transaction is open, so a keepalive walEnd is never confirmed in
+// the middle of one.
 #pragma once
 
 #include <chrono>
