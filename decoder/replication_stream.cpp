@@ -101,9 +101,9 @@ SocketFill ReplicationStream::nap(std::chrono::microseconds length) {
         throw pg::PgError(std::string("cannot query the replication connection's socket "
                                       "(FIONREAD / SO_RCVBUF): ") +
                               std::strerror(errno) +
-                              "; the stream stops here, and `pgshift run` resumes it from the "
-                              "job's replication origin",
-                          "");
+                              "; the stream stops here and resumes from the job's replication "
+                              "origin on a new connection",
+                          "08006");  // the socket is unusable: a lost connection
     }
     return {static_cast<size_t>(queued), static_cast<size_t>(buffer)};
 }

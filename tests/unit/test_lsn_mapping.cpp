@@ -7,6 +7,17 @@
 using pgshift::Lsn;
 using pgshift::LsnMapping;
 
+namespace {
+
+/// A commit of source transactions up to `remote`, then a reading that puts
+/// it at target position `local` with the WAL flushed nowhere near it.
+void commit_unflushed(LsnMapping& m, uint64_t remote, uint64_t local) {
+    m.on_commit(Lsn(remote));
+    m.on_wal_positions(Lsn(local), Lsn(10));
+}
+
+}  // namespace
+
 TEST(LsnMapping, NothingIsDurableBeforeTheFlushPassesTheCommit) {
     LsnMapping m;
     m.on_commit(Lsn(1000));
@@ -39,12 +50,9 @@ TEST(LsnMapping, OneReadingCoversEveryCommitBeforeIt) {
 
 TEST(LsnMapping, AFlushReleasesThePairsAtOrBelowIt) {
     LsnMapping m;
-    m.on_commit(Lsn(1000));
-    m.on_wal_positions(Lsn(50'000), Lsn(10));
-    m.on_commit(Lsn(2000));
-    m.on_wal_positions(Lsn(60'000), Lsn(10));
-    m.on_commit(Lsn(3000));
-    m.on_wal_positions(Lsn(70'000), Lsn(10));
+    commit_unflushed(m, 1000, 50'000);
+    commit_unflushed(m, 2000, 60'000);
+    commit_unflushed(m, 3000, 70'000);
     EXPECT_EQ(m.on_wal_positions(Lsn(70'000), Lsn(65'000)), Lsn(2000));
     EXPECT_TRUE(m.pending());
     EXPECT_EQ(m.on_wal_positions(Lsn(70'000), Lsn(80'000)), Lsn(3000));
@@ -77,10 +85,8 @@ TEST(LsnMapping, ASkippedTransactionWithNothingPendingIsDurableAtOnce) {
 
 TEST(LsnMapping, ReadingsAtTheSamePositionShareOnePair) {
     LsnMapping m;
-    m.on_commit(Lsn(1000));
-    m.on_wal_positions(Lsn(50'000), Lsn(10));
-    m.on_commit(Lsn(2000));
-    m.on_wal_positions(Lsn(50'000), Lsn(10));
+    commit_unflushed(m, 1000, 50'000);
+    commit_unflushed(m, 2000, 50'000);
     EXPECT_EQ(m.on_wal_positions(Lsn(50'000), Lsn(50'000)), Lsn(2000));
     EXPECT_FALSE(m.pending());
 }
